@@ -1,0 +1,78 @@
+/**
+ * star: the command-line entry. A dispatch table from command names to modules, loaded on
+ * demand; the one place where errors become exit codes (0 ok, 1 failure, 2 usage).
+ */
+import type { CommandModule } from "./cli/command.ts";
+import { runCommand, writeOut } from "./cli/command.ts";
+import { isUserError, UsageError } from "./cli/errors.ts";
+
+export const VERSION = "0.1.0";
+
+interface Entry {
+  summary: string;
+  load: () => Promise<{ command: CommandModule }>;
+}
+
+/** Every command that exists. A command is listed here only once it works. */
+export const COMMANDS: Record<string, Entry> = {};
+
+const TOP_HELP = () => {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(8, ...names.map((n) => n.length)) + 2;
+  return [
+    `star ${VERSION}: distil a large Qwen3's function calling into a small one (CKD + Sim-RL)`,
+    "",
+    "Usage: star <command> [flags]",
+    "",
+    "Commands:",
+    ...names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}`),
+    "",
+    "Run `star <command> --help` for its flags. --debug or STAR_DEBUG=1 shows stack traces.",
+    "",
+  ].join("\n");
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    await writeOut(TOP_HELP());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "-V") {
+    await writeOut(`star ${VERSION}\n`);
+    return 0;
+  }
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    const { closestName } = await import("./cli/suggest.ts");
+    const near = closestName(name, Object.keys(COMMANDS));
+    throw new UsageError(
+      `Unknown command "${name}"${near ? `; did you mean "${near}"?` : ""} (see star --help)`,
+    );
+  }
+  const { command } = await entry.load();
+  return await runCommand(command, rest);
+}
+
+function debugOn(argv: string[]): boolean {
+  const level = Number(Deno.env.get("STAR_DEBUG") ?? "0");
+  return argv.includes("--debug") || (Number.isFinite(level) && level >= 1);
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (err) {
+    if (debugOn(Deno.args)) console.error(err);
+    else if (isUserError(err)) console.error(`star: ${err.message}`);
+    else {
+      const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      console.error(
+        `star: ${msg.split("\n").slice(0, 2).join("\n")}\n(run with --debug for details)`,
+      );
+    }
+    code = isUserError(err) ? err.exitCode : 1;
+  }
+  Deno.exit(code);
+}
