@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 
 const path = z.string().min(1);
 const positiveInt = z.number().int().positive();
-const lrScheduler = z.enum(["constant", "cosine_with_min_lr"]);
+const lrScheduler = z.enum(["constant", "constant_with_warmup", "cosine_with_min_lr"]);
 
 /** Keys shared by the two trainers: optimisation, schedule, checkpoints. */
 const common = {
