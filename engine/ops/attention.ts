@@ -1,0 +1,139 @@
+/**
+ * Causal grouped-query attention over a packed batch, flash-attention style: per query row and
+ * head an online softmax over that row's key range, no (T × T) matrix. Which keys a query row sees
+ * is given per row as a half-open range of key rows [keyStart, keyEnd), built by
+ * `attentionRanges` from per-sequence descriptions; this covers packing (one causal mask per
+ * sequence), padding rows (empty range) and KV-cache decoding (queries at positions
+ * past..past+n attend to cached keys). Scale 1/sqrt(E); query head h reads kv head h / (H / K).
+ * Legend: Tq query rows, Tk key rows, H heads, K kv heads, E head_dim.
+ */
+
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/** One sequence of the batch: its query rows and where its keys live. */
+export interface AttentionSeq {
+  /** First query row of the sequence in the packed Q (and O). */
+  qStart: number;
+  /** Number of query rows (new tokens). */
+  qLen: number;
+  /** First key row of the sequence in K/V (its position 0). */
+  kStart: number;
+  /** Tokens already cached before the first query (0 in training). */
+  past?: number;
+}
+
+/**
+ * Per query row [keyStart, keyEnd) (Tq, 2) and per key row the query rows that may see it
+ * [queryStart, queryEnd) (Tk, 2), as u32. Rows outside every sequence get empty ranges.
+ */
+export function attentionRanges(
+  seqs: AttentionSeq[],
+  { queryRows, keyRows }: { queryRows: number; keyRows: number },
+): { keyRanges: Uint32Array; queryRanges: Uint32Array } {
+  const keyRanges = new Uint32Array(queryRows * 2);
+  const queryRanges = new Uint32Array(keyRows * 2);
+  for (const { qStart, qLen, kStart, past = 0 } of seqs) {
+    if (qStart + qLen > queryRows || kStart + past + qLen > keyRows) {
+      throw new RangeError(
+        `Attention sequence at query row ${qStart} (length ${qLen}, past ${past}) does not fit ${queryRows} query rows and ${keyRows} key rows`,
+      );
+    }
+    for (let i = 0; i < qLen; i++) {
+      keyRanges[(qStart + i) * 2] = kStart;
+      keyRanges[(qStart + i) * 2 + 1] = kStart + past + i + 1;
+    }
+    for (let j = 0; j < past + qLen; j++) {
+      // Key position j is seen by the queries at positions >= j, i.e. rows from max(0, j - past).
+      queryRanges[(kStart + j) * 2] = qStart + Math.max(0, j - past);
+      queryRanges[(kStart + j) * 2 + 1] = qStart + qLen;
+    }
+  }
+  return { keyRanges, queryRanges };
+}
+
+/** Float64 reference forward: o (Tq, H, E) and the log-sum-exp of the scaled scores (Tq, H). */
+export function attentionForwardRef(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  keyRanges: ArrayLike<number>,
+  { heads, kvHeads, headDim }: AttentionShape,
+): { o: Float64Array; lse: Float64Array } {
+  const rows = keyRanges.length / 2, E = headDim, group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(E);
+  const o = new Float64Array(rows * heads * E);
+  const lse = new Float64Array(rows * heads).fill(-Infinity);
+  for (let i = 0; i < rows; i++) {
+    const k0 = keyRanges[2 * i], k1 = keyRanges[2 * i + 1];
+    if (k1 <= k0) continue;
+    for (let h = 0; h < heads; h++) {
+      const kh = Math.floor(h / group);
+      const s = new Float64Array(k1 - k0);
+      for (let j = k0; j < k1; j++) {
+        let d = 0;
+        for (let e = 0; e < E; e++) d += q[(i * heads + h) * E + e] * k[(j * kvHeads + kh) * E + e];
+        s[j - k0] = d * scale;
+      }
+      const m = Math.max(...s);
+      let sum = 0;
+      for (const x of s) sum += Math.exp(x - m);
+      lse[i * heads + h] = m + Math.log(sum);
+      for (let j = k0; j < k1; j++) {
+        const p = Math.exp(s[j - k0] - lse[i * heads + h]);
+        for (let e = 0; e < E; e++) {
+          o[(i * heads + h) * E + e] += p * v[(j * kvHeads + kh) * E + e];
+        }
+      }
+    }
+  }
+  return { o, lse };
+}
+
+/**
+ * Float64 reference backward from dO (Tq, H, E): with P = softmax(S), dV = Pᵀ·dO,
+ * dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dQ = dS·K·scale, dK = dSᵀ·Q·scale (summed over the query
+ * heads of each kv group).
+ */
+export function attentionBackwardRef(
+  dO: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  keyRanges: ArrayLike<number>,
+  shape: AttentionShape,
+): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+  const { heads, kvHeads, headDim: E } = shape;
+  const rows = keyRanges.length / 2, group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(E);
+  const { o, lse } = attentionForwardRef(q, k, v, keyRanges, shape);
+  const dq = new Float64Array(q.length), dk = new Float64Array(k.length);
+  const dv = new Float64Array(v.length);
+  for (let i = 0; i < rows; i++) {
+    const k0 = keyRanges[2 * i], k1 = keyRanges[2 * i + 1];
+    for (let h = 0; h < heads; h++) {
+      const kh = Math.floor(h / group), qo = (i * heads + h) * E;
+      let D = 0;
+      for (let e = 0; e < E; e++) D += dO[qo + e] * o[qo + e];
+      for (let j = k0; j < k1; j++) {
+        const ko = (j * kvHeads + kh) * E;
+        let s = 0, dp = 0;
+        for (let e = 0; e < E; e++) {
+          s += q[qo + e] * k[ko + e];
+          dp += dO[qo + e] * v[ko + e];
+        }
+        const p = Math.exp(s * scale - lse[i * heads + h]);
+        const ds = p * (dp - D);
+        for (let e = 0; e < E; e++) {
+          dv[ko + e] += p * dO[qo + e];
+          dq[qo + e] += ds * k[ko + e] * scale;
+          dk[ko + e] += ds * q[qo + e] * scale;
+        }
+      }
+    }
+  }
+  return { dq, dk, dv };
+}

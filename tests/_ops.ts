@@ -1,0 +1,105 @@
+/**
+ * Helpers shared by the kernel tests (tests/ops_*_test.ts): a seeded generator, central finite
+ * differences of a scalar function, and a per-dtype closeness check that reports the max abs
+ * error, the NMSE and the first bad index (ggml test-backend-ops style).
+ */
+import { AssertionError } from "node:assert/strict";
+
+/** Deterministic uniform [-scale, scale) values from a 32-bit seed (mulberry32). */
+export function randn(n: number, seed: number, scale = 1): Float64Array {
+  let s = seed >>> 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = (2 * u - 1) * scale;
+  }
+  return out;
+}
+
+/** Values rounded to f32, so GPU inputs and float64 reference inputs are the same numbers. */
+export function f32(a: ArrayLike<number>): Float64Array {
+  return Float64Array.from(Float32Array.from(a));
+}
+
+/** Random u32 ids in [0, n). */
+export function randIds(count: number, n: number, seed: number): Uint32Array {
+  const r = randn(count, seed);
+  return Uint32Array.from(r, (x) => Math.min(n - 1, Math.floor((x + 1) / 2 * n)));
+}
+
+/** Central finite differences of f at x (x is restored afterwards). */
+export function finiteDiff(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  h = 1e-5,
+): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f(x);
+    x[i] = old - h;
+    const fm = f(x);
+    x[i] = old;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+/** Σ a·b, the scalar loss whose gradient w.r.t. a's producer is b. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Tolerances per storage dtype (issue 4: rel 1e-5 for f32, 1e-2 for f16/bf16). */
+export const TOL = {
+  f32: { atol: 1e-5, rtol: 1e-5 },
+  f16: { atol: 1e-2, rtol: 1e-2 },
+  bf16: { atol: 1e-2, rtol: 1e-2 },
+  fd: { atol: 1e-6, rtol: 1e-5 },
+} as const;
+
+/**
+ * Asserts |actual - expected| <= atol + rtol·|expected| element-wise; on failure the message gives
+ * the first bad index, the max abs error and the NMSE.
+ */
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: { atol: number; rtol: number },
+  what = "",
+): { maxAbs: number; nmse: number } {
+  if (actual.length !== expected.length) {
+    throw new AssertionError({
+      message: `${what}: length ${actual.length} != ${expected.length}`,
+    });
+  }
+  let maxAbs = 0, num = 0, den = 0, firstBad = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    const err = Math.abs(a - e);
+    const ok = err <= tol.atol + tol.rtol * Math.abs(e) || (Number.isNaN(a) && Number.isNaN(e)) ||
+      (a === e);
+    if (!ok && firstBad < 0) firstBad = i;
+    if (!(err <= maxAbs)) maxAbs = err;
+    if (Number.isFinite(e)) {
+      num += (a - e) ** 2;
+      den += e * e;
+    }
+  }
+  const nmse = den > 0 ? num / den : num;
+  if (firstBad >= 0) {
+    throw new AssertionError({
+      message: `${what}: first bad index ${firstBad} (${actual[firstBad]} vs ${
+        expected[firstBad]
+      }), max abs error ${maxAbs}, NMSE ${nmse}`,
+    });
+  }
+  return { maxAbs, nmse };
+}
