@@ -14,7 +14,12 @@ interface Entry {
 }
 
 /** Every command that exists. A command is listed here only once it works. */
-export const COMMANDS: Record<string, Entry> = {};
+export const COMMANDS: Record<string, Entry> = {
+  "init-model": {
+    summary: "Write a randomly initialised Qwen3 checkpoint (tests, demos)",
+    load: () => import("./cli/init_model.ts"),
+  },
+};
 
 const TOP_HELP = () => {
   const names = Object.keys(COMMANDS);
