@@ -4,6 +4,9 @@
  * error, the NMSE and the first bad index (ggml test-backend-ops style).
  */
 import { AssertionError } from "node:assert/strict";
+import { getGpu, type Gpu, hasGpu } from "../engine/device.ts";
+import { Recorder } from "../engine/recorder.ts";
+import { createTensor, type DType, readTensor, type Tensor } from "../engine/tensor.ts";
 
 /** Deterministic uniform [-scale, scale) values from a 32-bit seed (mulberry32). */
 export function randn(n: number, seed: number, scale = 1): Float64Array {
@@ -102,4 +105,39 @@ export function expectClose(
     });
   }
   return { maxAbs, nmse };
+}
+
+// ---- GPU side --------------------------------------------------------------------------------
+
+/** Whether this machine has a WebGPU adapter; GPU tests are ignored without one. */
+export const NO_GPU = !(await hasGpu());
+
+/** Uploads host values as a tensor (f16/bf16 are rounded by the upload). */
+export async function upload(
+  label: string,
+  data: ArrayLike<number>,
+  dtype: DType = "f32",
+  shape: number[] = [data.length],
+): Promise<Tensor> {
+  const gpu = await getGpu();
+  const arr = dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data);
+  return createTensor(gpu, { shape, dtype, label, data: arr });
+}
+
+/** A zero-filled tensor. */
+export function zeros(label: string, numel: number, dtype: DType = "f32"): Promise<Tensor> {
+  return upload(label, new Float32Array(numel), dtype);
+}
+
+/** Records with a fresh recorder, submits, waits and fails on any GPU error. */
+export async function runGpu(fn: (rec: Recorder, gpu: Gpu) => void): Promise<void> {
+  const gpu = await getGpu();
+  const rec = new Recorder(gpu, "test");
+  fn(rec, gpu);
+  await rec.flush();
+}
+
+/** Reads a tensor back as float64 values (u32 stays integral). */
+export async function download(t: Tensor): Promise<Float64Array> {
+  return Float64Array.from(await readTensor(await getGpu(), t));
 }

@@ -1,5 +1,22 @@
-import { rmsNormBackwardRef, rmsNormForwardRef } from "../engine/ops/rms_norm.ts";
-import { dot, expectClose, finiteDiff, randn, TOL } from "./_ops.ts";
+import {
+  rmsNormBackward,
+  rmsNormBackwardRef,
+  rmsNormForward,
+  rmsNormForwardRef,
+} from "../engine/ops/rms_norm.ts";
+import {
+  dot,
+  download,
+  expectClose,
+  f32,
+  finiteDiff,
+  NO_GPU,
+  randn,
+  runGpu,
+  TOL,
+  upload,
+  zeros,
+} from "./_ops.ts";
 import { assertClose } from "./assert.ts";
 
 Deno.test("rmsNormForwardRef() matches a hand-computed row", () => {
@@ -21,5 +38,45 @@ for (const [rows, dim] of [[1, 1], [3, 17], [2, 64]]) {
       TOL.fd,
       "dWeight",
     );
+  });
+}
+
+for (const [rows, dim] of [[1, 1], [3, 17], [5, 1000], [70, 3]]) {
+  Deno.test({
+    name: `rmsNormForward()/rmsNormBackward() match the reference for rows=${rows} dim=${dim}`,
+    ignore: NO_GPU,
+    fn: async () => {
+      const shape = { rows, dim, eps: 1e-6 };
+      const x = f32(randn(rows * dim, 10)), w = f32(randn(dim, 11, 2));
+      const dyv = f32(randn(rows * dim, 12));
+      const dW0 = f32(randn(dim, 13));
+      const [tx, tw, ty, tr, tdy, tdx, tdw] = await Promise.all([
+        upload("x", x),
+        upload("w", w),
+        zeros("y", rows * dim),
+        zeros("rstd", rows),
+        upload("dy", dyv),
+        zeros("dx", rows * dim),
+        upload("dW", dW0),
+      ]);
+      await runGpu((rec) => {
+        rmsNormForward(rec, { y: ty, rstd: tr, x: tx, weight: tw, ...shape });
+        rmsNormBackward(rec, {
+          dx: tdx,
+          dWeight: tdw,
+          dy: tdy,
+          x: tx,
+          weight: tw,
+          rstd: tr,
+          ...shape,
+        });
+      });
+      const ref = rmsNormForwardRef(x, w, shape);
+      const bref = rmsNormBackwardRef(dyv, x, w, shape);
+      expectClose(await download(ty), ref.y, TOL.f32, "y");
+      expectClose(await download(tr), ref.rstd, TOL.f32, "rstd");
+      expectClose(await download(tdx), bref.dx, TOL.f32, "dx");
+      expectClose(await download(tdw), bref.dWeight.map((v, i) => v + dW0[i]), TOL.f32, "dWeight");
+    },
   });
 }
