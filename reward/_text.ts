@@ -1,0 +1,46 @@
+/**
+ * Python string helpers the reward needs: `str.strip()` with CPython's whitespace set (which
+ * differs from JavaScript's trim(): it includes \x1c-\x1f and \x85 but not \ufeff), and
+ * non-overlapping lazy `<open>(.*?)<close>` matching with dot-all, as `re.findall` does it.
+ */
+
+/** True for the code points where CPython's str.isspace() is true. */
+export function isPySpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
+  if (c < 0x85) return false;
+  return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** Python `s.strip()`. */
+export function pyStrip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isPySpace(s.charCodeAt(a))) a++;
+  while (b > a && isPySpace(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * The groups of `re.findall(open + "(.*?)" + close, text, re.DOTALL)`: each match starts at
+ * the next `open` and ends at the first `close` after it; scanning resumes after that close.
+ */
+export function findAllBetween(text: string, open: string, close: string): string[] {
+  const out: string[] = [];
+  let from = 0;
+  for (;;) {
+    const a = text.indexOf(open, from);
+    if (a < 0) return out;
+    const b = text.indexOf(close, a + open.length);
+    if (b < 0) return out;
+    out.push(text.slice(a + open.length, b));
+    from = b + close.length;
+  }
+}
+
+/** Non-overlapping occurrences of `needle` (Python `str.count`), needle non-empty. */
+export function countOf(text: string, needle: string): number {
+  let n = 0;
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length)) n++;
+  return n;
+}

@@ -1,0 +1,19 @@
+/**
+ * The Sim-RL reward package: pure TypeScript, no runtime APIs, shared by `star score`, the
+ * trainers and the eval harness.
+ */
+export { type Reward, simRlReward } from "./sim_rl.ts";
+export { RewardError } from "./errors.ts";
+export { rouge, rougeL, rougeTokens } from "./rouge.ts";
+export { porterStem } from "./porter.ts";
+export {
+  dumpsPyJson,
+  isPyDict,
+  parsePyJson,
+  type PyDict,
+  pyFloatRepr,
+  PyJsonError,
+  pyRepr,
+  pyStr,
+  type PyValue,
+} from "./py_json.ts";
