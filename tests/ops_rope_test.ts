@@ -1,5 +1,23 @@
-import { ropeBackwardRef, ropeForwardRef, ropeInvFreq, ropeTable } from "../engine/ops/rope.ts";
-import { dot, expectClose, finiteDiff, randn, TOL } from "./_ops.ts";
+import {
+  ropeBackward,
+  ropeBackwardRef,
+  ropeForward,
+  ropeForwardRef,
+  ropeInvFreq,
+  ropeTable,
+} from "../engine/ops/rope.ts";
+import {
+  dot,
+  download,
+  expectClose,
+  f32,
+  finiteDiff,
+  NO_GPU,
+  randn,
+  runGpu,
+  TOL,
+  upload,
+} from "./_ops.ts";
 import { assertClose } from "./assert.ts";
 
 Deno.test("ropeForwardRef() rotates each (i, i+E/2) pair by pos·θ^(-2i/E)", () => {
@@ -41,3 +59,32 @@ Deno.test("ropeBackwardRef() matches finite differences for T=3 H=2 E=10", () =>
   const dx = ropeBackwardRef(g, pos, 1e6, shape);
   expectClose(dx, finiteDiff((xx) => dot(ropeForwardRef(xx, pos, 1e6, shape), g), x), TOL.fd);
 });
+
+for (
+  const [tokens, heads, headDim, posOffset] of [[1, 1, 2, 0], [3, 5, 34, 9], [17, 2, 128, 100]]
+) {
+  Deno.test({
+    name:
+      `ropeForward()/ropeBackward() match the reference for T=${tokens} H=${heads} E=${headDim}`,
+    ignore: NO_GPU,
+    fn: async () => {
+      const shape = { tokens, heads, headDim, posOffset };
+      const n = tokens * heads * headDim;
+      const pos = Array.from({ length: tokens }, (_, t) => (t * 37) % 200);
+      const x = f32(randn(n, 1)), dy = f32(randn(n, 2));
+      const table = ropeTable({ theta: 1e6, headDim, positions: 400 });
+      const [tx, tdx, tp, tt] = await Promise.all([
+        upload("x", x),
+        upload("dx", dy),
+        upload("pos", pos, "u32"),
+        upload("table", table),
+      ]);
+      await runGpu((rec) => {
+        ropeForward(rec, { x: tx, positions: tp, table: tt, ...shape });
+        ropeBackward(rec, { dx: tdx, positions: tp, table: tt, ...shape });
+      });
+      expectClose(await download(tx), ropeForwardRef(x, pos, 1e6, shape), TOL.f32, "y");
+      expectClose(await download(tdx), ropeBackwardRef(dy, pos, 1e6, shape), TOL.f32, "dx");
+    },
+  });
+}

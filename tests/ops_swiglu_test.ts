@@ -1,5 +1,22 @@
-import { swigluBackwardRef, swigluForwardRef } from "../engine/ops/swiglu.ts";
-import { dot, expectClose, finiteDiff, randn, TOL } from "./_ops.ts";
+import {
+  swigluBackward,
+  swigluBackwardRef,
+  swigluForward,
+  swigluForwardRef,
+} from "../engine/ops/swiglu.ts";
+import {
+  dot,
+  download,
+  expectClose,
+  f32,
+  finiteDiff,
+  NO_GPU,
+  randn,
+  runGpu,
+  TOL,
+  upload,
+  zeros,
+} from "./_ops.ts";
 import { assertClose } from "./assert.ts";
 
 Deno.test("swigluForwardRef() is g·sigmoid(g)·u", () => {
@@ -12,3 +29,29 @@ Deno.test("swigluBackwardRef() matches finite differences for n=17", () => {
   expectClose(dGate, finiteDiff((x) => dot(swigluForwardRef(x, up), g), gate), TOL.fd, "dGate");
   expectClose(dUp, finiteDiff((x) => dot(swigluForwardRef(gate, x), g), up), TOL.fd, "dUp");
 });
+
+for (const n of [1, 3, 17, 1000]) {
+  Deno.test({
+    name: `swigluForward()/swigluBackward() match the reference for n=${n}`,
+    ignore: NO_GPU,
+    fn: async () => {
+      const gate = f32(randn(n, 1, 8)), up = f32(randn(n, 2)), dH = f32(randn(n, 3));
+      const [tg, tu, th, tdh, tdg, tdu] = await Promise.all([
+        upload("gate", gate),
+        upload("up", up),
+        zeros("h", n),
+        upload("dH", dH),
+        zeros("dGate", n),
+        zeros("dUp", n),
+      ]);
+      await runGpu((rec) => {
+        swigluForward(rec, { h: th, gate: tg, up: tu, n });
+        swigluBackward(rec, { dGate: tdg, dUp: tdu, dH: tdh, gate: tg, up: tu, n });
+      });
+      const ref = swigluBackwardRef(dH, gate, up);
+      expectClose(await download(th), swigluForwardRef(gate, up), TOL.f32, "h");
+      expectClose(await download(tdg), ref.dGate, TOL.f32, "dGate");
+      expectClose(await download(tdu), ref.dUp, TOL.f32, "dUp");
+    },
+  });
+}

@@ -5,6 +5,10 @@
  * once per (θ, E) so the kernel needs no transcendental and no range reduction.
  * Legend: T tokens, H heads (q or kv heads), E head_dim, P table positions.
  */
+import code from "../../wgsl/rope.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, need, params } from "./_util.ts";
 
 export interface RopeShape {
   tokens: number;
@@ -90,4 +94,63 @@ export function ropeBackwardRef(
   shape: RopeShape,
 ): Float64Array {
   return rotate(dy, positions, theta, shape, -1);
+}
+
+// ---- GPU kernels ----------------------------------------------------------------------------
+
+const WG = 64;
+const ropeKernel = family("wgsl/rope.wgsl", code, {
+  forward: ["params:uniform", "x:storage", "positions:read", "table:read"],
+  backward: ["params:uniform", "x:storage", "positions:read", "table:read"],
+});
+
+function ropeDispatch(
+  rec: Recorder,
+  entry: string,
+  o: { x: Tensor; positions: Tensor; table: Tensor } & RopeShape,
+): void {
+  const half = o.headDim >> 1;
+  if (o.headDim !== 2 * half) {
+    throw new RangeError(`Rotary head_dim must be even, got ${o.headDim}`);
+  }
+  need(o.x, "Rotary input", o.tokens * o.heads * o.headDim);
+  need(o.positions, "Rotary position ids", o.tokens, "u32");
+  if (o.table.numel % (2 * half) !== 0) {
+    throw new RangeError(`Rotary table "${o.table.label}" is not (P, ${half}, 2)`);
+  }
+  const n = o.tokens * o.heads * half;
+  rec.dispatch(
+    ropeKernel(rec, entry, { WG }),
+    {
+      params: params(rec, {
+        tokens: o.tokens,
+        heads: o.heads,
+        half,
+        posOffset: o.posOffset ?? 0,
+      }),
+      x: o.x,
+      positions: o.positions,
+      table: o.table,
+    },
+    grid(n, WG),
+  );
+}
+
+/**
+ * Rotates x (T, H, E) in place by the angles of positions[t] + posOffset; `table` is
+ * ropeTable() uploaded as f32 (P, E/2, 2) and must cover every position used.
+ */
+export function ropeForward(
+  rec: Recorder,
+  o: { x: Tensor; positions: Tensor; table: Tensor } & RopeShape,
+): void {
+  ropeDispatch(rec, "forward", o);
+}
+
+/** dx = rotation of dy by −angle, in place on `dx` (which holds dy on entry), (T, H, E). */
+export function ropeBackward(
+  rec: Recorder,
+  o: { dx: Tensor; positions: Tensor; table: Tensor } & RopeShape,
+): void {
+  ropeDispatch(rec, "backward", { ...o, x: o.dx });
 }
