@@ -1,0 +1,388 @@
+/**
+ * Linear layers: Y = X · Wᵀ with W stored (N, K) like PyTorch, and its backward
+ * dX = dY · W (overwrites, or accumulates across vocabulary chunks) and dW += dYᵀ · X.
+ * W may be f32, f16 or bf16 (two per u32); X, Y and all gradients are f32; accumulation is f32.
+ * Legend: M rows (tokens), K in_features (inDim), N out_features (outDim).
+ *
+ * Two variants behind one interface, chosen per adapter (STAR_MATMUL=tiled|texture overrides):
+ * - "tiled" (real GPUs): wgsl/matmul.wgsl, 64x64 shared-memory tiles, operands read in place.
+ * - "texture" (software adapters): operands packed into rgba32float textures by matmul.wgsl's
+ *   `pack`, then wgsl/matmul_tex.wgsl's unrolled 16x16 register tiles; on llvmpipe texture
+ *   loads are ~5x cheaper than buffer loads. Texture sides are capped (16384 texels), so the
+ *   product is cut into blocks of rows, columns and contraction, accumulating over the latter.
+ * A weight larger than one binding (the 151936 x 1024 LM head) is used by its row chunks
+ * (tensor.ts rowChunks): one matmulForward per chunk into that chunk's logits, and
+ * matmulBackward with accumulateDx over the chunks.
+ */
+import type { Gpu } from "../device.ts";
+import { type Kernel, kernel } from "../kernel.ts";
+import type { Recorder } from "../recorder.ts";
+import type { DType, Tensor } from "../tensor.ts";
+import MATMUL_WGSL from "../../wgsl/matmul.wgsl" with { type: "text" };
+import MATMUL_TEX_WGSL from "../../wgsl/matmul_tex.wgsl" with { type: "text" };
+
+export type MatmulVariant = "tiled" | "texture";
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ["tiled", "texture"];
+
+export interface MatmulShape {
+  rows: number; // M
+  inDim: number; // K
+  outDim: number; // N
+}
+
+/** The variant for this adapter: textures on software adapters, shared-memory tiles on GPUs. */
+export function matmulVariant(gpu: Gpu): MatmulVariant {
+  let forced: string | undefined;
+  try {
+    forced = Deno.env.get("STAR_MATMUL");
+  } catch { /* no env permission: choose by adapter */ }
+  if (forced) {
+    if (!(MATMUL_VARIANTS as readonly string[]).includes(forced)) {
+      throw new RangeError(
+        `STAR_MATMUL must be one of ${MATMUL_VARIANTS.join(", ")}, got "${forced}"`,
+      );
+    }
+    return forced as MatmulVariant;
+  }
+  return gpu.isFallback ? "texture" : "tiled";
+}
+
+// ---- float64 references --------------------------------------------------------------------
+
+/** y (M, N) = x (M, K) · wᵀ, w (N, K). */
+export function matmulForwardRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  { rows, inDim, outDim }: MatmulShape,
+): Float64Array {
+  const y = new Float64Array(rows * outDim);
+  for (let m = 0; m < rows; m++) {
+    for (let n = 0; n < outDim; n++) {
+      let s = 0;
+      for (let k = 0; k < inDim; k++) s += x[m * inDim + k] * w[n * inDim + k];
+      y[m * outDim + n] = s;
+    }
+  }
+  return y;
+}
+
+/** dx (M, K) = dy (M, N) · w and dw (N, K) = dyᵀ · x (the product alone; the kernel adds it). */
+export function matmulBackwardRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  { rows, inDim, outDim }: MatmulShape,
+): { dx: Float64Array; dw: Float64Array } {
+  const dx = new Float64Array(rows * inDim);
+  const dw = new Float64Array(outDim * inDim);
+  for (let m = 0; m < rows; m++) {
+    for (let n = 0; n < outDim; n++) {
+      const g = dy[m * outDim + n];
+      for (let k = 0; k < inDim; k++) {
+        dx[m * inDim + k] += g * w[n * inDim + k];
+        dw[n * inDim + k] += g * x[m * inDim + k];
+      }
+    }
+  }
+  return { dx, dw };
+}
+
+// ---- GPU wrappers --------------------------------------------------------------------------
+
+/** A weight packed once into the forward B texture (Wᵀ, K rows of N/4 texels) for decode. */
+export interface PackedWeight {
+  texture: GPUTexture;
+  inDim: number;
+  outDim: number;
+}
+
+export interface MatmulForwardArgs extends MatmulShape {
+  y: Tensor; // (M, N) f32
+  x: Tensor; // (M, K) f32
+  w: Tensor; // (N, K) f32 | f16 | bf16
+  accumulate?: boolean; // y += x·wᵀ
+  variant?: MatmulVariant;
+  /** texture variant: use this packed copy of w instead of packing w now. */
+  packed?: PackedWeight;
+}
+
+export function matmulForward(rec: Recorder, a: MatmulForwardArgs): void {
+  checkShape("matmulForward", a, {
+    y: [a.rows, a.outDim],
+    x: [a.rows, a.inDim],
+    w: [a.outDim, a.inDim],
+  });
+  gemm(rec, a.variant ?? matmulVariant(rec.gpu), {
+    c: a.y,
+    I: a.rows,
+    J: a.outDim,
+    C: a.inDim,
+    accumulate: a.accumulate ?? false,
+    a: { t: a.x, trans: false, ld: a.inDim },
+    b: { t: a.w, trans: false, ld: a.inDim },
+    packedB: a.packed,
+  }, "forward");
+}
+
+export interface MatmulBackwardArgs extends MatmulShape {
+  dy: Tensor; // (M, N) f32
+  x: Tensor; // (M, K) f32, the forward input
+  w: Tensor; // (N, K)
+  dx?: Tensor; // (M, K) f32: overwritten, or accumulated with accumulateDx
+  dw?: Tensor; // (N, K) f32: always accumulated (+=)
+  accumulateDx?: boolean;
+  variant?: MatmulVariant;
+}
+
+export function matmulBackward(rec: Recorder, a: MatmulBackwardArgs): void {
+  const { rows: M, inDim: K, outDim: N } = a;
+  checkShape("matmulBackward", a, { dy: [M, N], x: [M, K], w: [N, K] });
+  const variant = a.variant ?? matmulVariant(rec.gpu);
+  if (a.dx) {
+    checkShape("matmulBackward", a, { dx: [M, K] });
+    gemm(rec, variant, {
+      c: a.dx,
+      I: M,
+      J: K,
+      C: N,
+      accumulate: a.accumulateDx ?? false,
+      a: { t: a.dy, trans: false, ld: N },
+      b: { t: a.w, trans: true, ld: K },
+    }, "backwardInput");
+  }
+  if (a.dw) {
+    checkShape("matmulBackward", a, { dw: [N, K] });
+    if (a.dw.dtype !== "f32") {
+      throw new TypeError(`dW "${a.dw.label}" must be f32, is ${a.dw.dtype}`);
+    }
+    gemm(rec, variant, {
+      c: a.dw,
+      I: N,
+      J: K,
+      C: M,
+      accumulate: true,
+      a: { t: a.dy, trans: true, ld: N },
+      b: { t: a.x, trans: true, ld: K },
+    }, "backwardWeight");
+  }
+}
+
+/** Packs w (N, K) into a texture for matmulForward's `packed` (texture variant, decode). */
+export function packMatmulWeight(
+  rec: Recorder,
+  { w, inDim, outDim, into }: { w: Tensor; inDim: number; outDim: number; into?: PackedWeight },
+): PackedWeight {
+  checkShape("packMatmulWeight", { w }, { w: [outDim, inDim] });
+  const T = rec.gpu.limits.maxTextureDimension2D;
+  if (inDim > T || outDim > 4 * T) {
+    throw new RangeError(
+      `packMatmulWeight: "${w.label}" (${outDim}, ${inDim}) exceeds one texture; use row chunks`,
+    );
+  }
+  const size = [Math.ceil(outDim / 4), 4 * Math.ceil(inDim / 4)];
+  const texture = into?.texture ?? rec.gpu.device.createTexture({
+    size,
+    format: "rgba32float",
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+    label: `${w.label}.packed`,
+  });
+  pack(rec, texture, w, { X: outDim, Y: inDim, sx: inDim, sy: 1, off: 0 });
+  return { texture, inDim, outDim };
+}
+
+// ---- the generic product C[i, j] (+)= Σ_c A(i, c)·B(j, c) --------------------------------
+
+interface Operand {
+  t: Tensor;
+  /** A stored (C, I) instead of (I, C); B stored (C, J) instead of (J, C). */
+  trans: boolean;
+  ld: number; // row stride as stored (elements)
+}
+
+interface Gemm {
+  c: Tensor;
+  I: number;
+  J: number;
+  C: number;
+  accumulate: boolean;
+  a: Operand;
+  b: Operand;
+  packedB?: PackedWeight;
+}
+
+const DTYPE_CODE: Partial<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2 };
+
+function dtypeCode(t: Tensor): number {
+  const code = DTYPE_CODE[t.dtype];
+  if (code === undefined) throw new TypeError(`Matmul operand "${t.label}" has dtype ${t.dtype}`);
+  return code;
+}
+
+type Entry = "forward" | "backwardInput" | "backwardWeight";
+
+const TILED_BINDINGS = [
+  { name: "c", kind: "storage" as const },
+  { name: "a", kind: "read" as const },
+  { name: "b", kind: "read" as const },
+  { name: "p", kind: "uniform" as const },
+];
+const TEX_BINDINGS = [
+  { name: "c", kind: "storage" as const },
+  { name: "ta", kind: "texture" as const },
+  { name: "tb", kind: "texture" as const },
+  { name: "p", kind: "uniform" as const },
+];
+const PACK_BINDINGS = [
+  { name: "dst", kind: "storage-texture" as const, format: "rgba32float" as const },
+  { name: "src", kind: "read" as const },
+  { name: "pp", kind: "uniform" as const },
+];
+
+function gemm(rec: Recorder, variant: MatmulVariant, g: Gemm, entry: Entry): void {
+  if (g.a.t.dtype !== "f32" || g.c.dtype !== "f32") {
+    throw new TypeError(`Matmul "${g.c.label}" needs f32 activations and output`);
+  }
+  if (g.I === 0 || g.J === 0) return;
+  if (variant === "tiled") {
+    if (g.packedB) throw new Error("A packed weight needs the texture variant");
+    const k = kernel(rec.gpu, {
+      file: "wgsl/matmul.wgsl",
+      code: MATMUL_WGSL,
+      entryPoint: entry,
+      bindings: TILED_BINDINGS,
+      constants: { B_DTYPE: dtypeCode(g.b.t) },
+    });
+    const p = new Uint32Array([g.I, g.J, g.C, g.accumulate ? 1 : 0, g.J, 0, 0, 0, g.a.ld, g.b.ld]);
+    rec.dispatch(k, { c: g.c, a: g.a.t, b: g.b.t, p: rec.uniform(p) }, [
+      Math.ceil(g.J / 64),
+      Math.ceil(g.I / 64),
+    ]);
+    return;
+  }
+  textureGemm(rec, g);
+}
+
+function textureGemm(rec: Recorder, g: Gemm): void {
+  const gpu = rec.gpu;
+  const T = gpu.limits.maxTextureDimension2D;
+  const IB = Math.floor(T / 16) * 16; // rows per block (texture height of A)
+  const JB = 4 * T; // columns per block (B width in texels x 4)
+  const CB = Math.floor(T / 4) * 4; // contraction per block (B height)
+  if (g.packedB && (g.J > JB || g.C > CB)) throw new RangeError("Packed weight exceeds one block");
+  if (g.C === 0) {
+    if (!g.accumulate) rec.clear(g.c);
+    return;
+  }
+  for (let ib = 0; ib < g.I; ib += IB) {
+    const Ib = Math.min(IB, g.I - ib);
+    for (let jb = 0; jb < g.J; jb += JB) {
+      const Jb = Math.min(JB, g.J - jb);
+      for (let cb = 0; cb < g.C; cb += CB) {
+        const Cb = Math.min(CB, g.C - cb);
+        const C4 = Math.ceil(Cb / 4);
+        const ta = scratch(gpu, "a", C4, Ib);
+        const A = g.a;
+        pack(
+          rec,
+          ta,
+          A.t,
+          A.trans
+            ? { X: Cb, Y: Ib, sx: A.ld, sy: 1, off: cb * A.ld + ib }
+            : { X: Cb, Y: Ib, sx: 1, sy: A.ld, off: ib * A.ld + cb },
+        );
+        let tb: GPUTexture;
+        if (g.packedB) {
+          tb = g.packedB.texture;
+        } else {
+          tb = scratch(gpu, "b", Math.ceil(Jb / 4), 4 * C4);
+          const B = g.b;
+          pack(
+            rec,
+            tb,
+            B.t,
+            B.trans
+              ? { X: Jb, Y: Cb, sx: 1, sy: B.ld, off: cb * B.ld + jb }
+              : { X: Jb, Y: Cb, sx: B.ld, sy: 1, off: jb * B.ld + cb },
+          );
+        }
+        const tm = Ib >= 16 ? 16 : Ib >= 4 ? 4 : 1;
+        const k = texKernel(gpu, tm);
+        const acc = g.accumulate || cb > 0 ? 1 : 0;
+        const p = new Uint32Array([Ib, Jb, C4, acc, g.J, ib * g.J + jb]);
+        rec.dispatch(k, { c: g.c, ta, tb, p: rec.uniform(p) }, [
+          Math.ceil(Jb / 256),
+          Math.ceil(Ib / tm),
+        ]);
+      }
+    }
+  }
+}
+
+function texKernel(gpu: Gpu, tm: number): Kernel {
+  return kernel(gpu, {
+    file: "wgsl/matmul_tex.wgsl",
+    code: MATMUL_TEX_WGSL,
+    entryPoint: `tile${tm}`,
+    bindings: TEX_BINDINGS,
+  });
+}
+
+interface PackArgs {
+  X: number;
+  Y: number;
+  sx: number;
+  sy: number;
+  off: number;
+}
+
+function pack(rec: Recorder, dst: GPUTexture, src: Tensor, a: PackArgs): void {
+  const k = kernel(rec.gpu, {
+    file: "wgsl/matmul.wgsl",
+    code: MATMUL_WGSL,
+    entryPoint: "pack",
+    bindings: PACK_BINDINGS,
+    constants: { SRC_DTYPE: dtypeCode(src) },
+  });
+  const p = new Uint32Array([a.X, a.Y, a.sx, a.sy, a.off, dst.width, dst.height]);
+  rec.dispatch(k, { dst, src, pp: rec.uniform(p) }, [Math.ceil(dst.width / 64), dst.height]);
+}
+
+const scratchCache = new WeakMap<GPUDevice, Map<string, GPUTexture>>();
+
+/** A reusable operand texture per (role, size); work on one queue is ordered, so sharing is safe. */
+function scratch(gpu: Gpu, role: string, width: number, height: number): GPUTexture {
+  let m = scratchCache.get(gpu.device);
+  if (!m) scratchCache.set(gpu.device, m = new Map());
+  const key = `${role}:${width}x${height}`;
+  let t = m.get(key);
+  if (!t) {
+    t = gpu.device.createTexture({
+      size: [width, height],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+      label: `matmul.scratch.${key}`,
+    });
+    m.set(key, t);
+  }
+  return t;
+}
+
+/** Frees the texture variant's operand textures (they are otherwise kept for reuse). */
+export function releaseMatmulScratch(gpu: Gpu): void {
+  const m = scratchCache.get(gpu.device);
+  for (const t of m?.values() ?? []) t.destroy();
+  m?.clear();
+}
+
+function checkShape(fn: string, args: object, want: Record<string, number[]>): void {
+  for (const [name, dims] of Object.entries(want)) {
+    const t = (args as Record<string, Tensor | undefined>)[name];
+    if (!t) continue;
+    const n = dims.reduce((x, y) => x * y, 1);
+    if (t.numel !== n) {
+      throw new RangeError(
+        `${fn}: "${t.label}" (${name}) has shape [${t.shape}], expected [${dims}] (${n} elements)`,
+      );
+    }
+  }
+}
