@@ -1,0 +1,230 @@
+/**
+ * The CKD loss on the GPU (STAR's constrained KD: top-k divergence + student tail + CE mix) and
+ * its gradient w.r.t. the student's logits, fed one vocabulary chunk at a time:
+ *   for each chunk: kdLossStats      (online max / sum-exp, gathers at teacher ids and target)
+ *   once:           kdLossFinish     (lse, loss parts (N, 8), sparse gradient, G = Σ g)
+ *   for each chunk: kdLossBackward   (dlogits = w·(g − p·G), dense part then sparse scatter)
+ * The float64 reference with the formulas and their source is train/ckd_loss_ref.ts (kept in
+ * train/, which tests compare against; engine/ does not import train/). The student's top-m ids
+ * and raw logits come from the top-k op. Not done here: the mean over rows (the caller sums
+ * `parts` with the weights) and in-place dlogits (logits and dlogits are distinct buffers).
+ * Legend: N rows, V vocab, C chunk columns, k teacher top-k, m student top-m.
+ */
+import code from "../../wgsl/kd_loss.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, need, params } from "./_util.ts";
+
+const FILE = "wgsl/kd_loss.wgsl";
+const WG = 256;
+/** Largest k and m: the finish kernel gives one invocation to each entry. */
+export const KD_TOPK_MAX = 128;
+/** Columns of `parts`: loss, kl (the chosen divergence), fkl, rkl, tail, ce, lse, G. */
+export const KD_PARTS = ["loss", "kl", "fkl", "rkl", "tail", "ce", "lse", "G"] as const;
+const KL_TYPES = { fkl: 0, rkl: 1, akl: 2 } as const;
+
+const kdKernel = family(FILE, code, {
+  stats: ["params:uniform", "logits:read", "teacher_ids:read", "row_info:read", "work:storage"],
+  finish: [
+    "params:uniform",
+    "teacher_logprobs:read",
+    "teacher_ids:read",
+    "row_info:read",
+    "work:storage",
+    "topm_ids:read",
+    "topm_logits:read",
+    "parts:storage",
+  ],
+  backward: [
+    "params:uniform",
+    "logits:read",
+    "teacher_ids:read",
+    "row_info:read",
+    "work:storage",
+    "topm_ids:read",
+    "dlogits:storage",
+  ],
+  scatter: [
+    "params:uniform",
+    "logits:read",
+    "teacher_ids:read",
+    "row_info:read",
+    "work:storage",
+    "topm_ids:read",
+    "dlogits:storage",
+  ],
+});
+
+/** Sizes shared by every call of one row chunk. */
+export interface KdLossShape {
+  rows: number; // N
+  k: number; // teacher top-k (0 when kd_ratio = 0)
+  m: number; // student top-m
+}
+
+/** A vocabulary chunk: columns [c0, c0 + cols) at element `base + row·ld + (c − c0)`. */
+export interface KdChunk {
+  c0: number;
+  cols: number;
+  /** Row stride in elements (C for a compact chunk, V for a window of full logits). */
+  ld: number;
+  /** Element offset of (row 0, column c0); default 0. */
+  base?: number;
+}
+
+/** Floats of the per-row scratch `work` tensor: N × (8 + k + m). */
+export function kdWorkSize({ rows, k, m }: KdLossShape): number {
+  return rows * (8 + k + m);
+}
+
+/** `row_info` (N, 2) u32: the target id and the row's gradient weight (f32 bits; 0 = no loss). */
+export function kdRowInfo(targets: ArrayLike<number>, weights: ArrayLike<number>): Uint32Array {
+  const out = new Uint32Array(targets.length * 2);
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  for (let r = 0; r < targets.length; r++) {
+    f[0] = weights[r];
+    out[2 * r] = targets[r];
+    out[2 * r + 1] = u[0];
+  }
+  return out;
+}
+
+function checkShape({ rows, k, m }: KdLossShape): void {
+  if (k > KD_TOPK_MAX || m > KD_TOPK_MAX) {
+    throw new RangeError(`KD top-k (${k}) and top-m (${m}) must be at most ${KD_TOPK_MAX}`);
+  }
+  if (rows < 0) throw new RangeError(`KD rows must be >= 0, got ${rows}`);
+}
+
+function kdParams(
+  rec: Recorder,
+  s: KdLossShape & Partial<KdChunk> & {
+    first?: boolean;
+    klType?: keyof typeof KL_TYPES;
+    l1Coef?: number;
+    kdRatio?: number;
+  },
+): GPUBufferBinding {
+  return params(rec, {
+    rows: s.rows,
+    cols: s.cols ?? 0,
+    c0: s.c0 ?? 0,
+    ld: s.ld ?? 0,
+    base: s.base ?? 0,
+    k: s.k,
+    m: s.m,
+    first: s.first ? 1 : 0,
+    kl_type: KL_TYPES[s.klType ?? "fkl"],
+    l1_coef: s.l1Coef ?? 0,
+    kd_ratio: s.kdRatio ?? 1,
+    pad: 0,
+  }, ["l1_coef", "kd_ratio"]);
+}
+
+/**
+ * Merges one chunk into each row's running (max, sum exp) and gathers the logits at the
+ * teacher's ids and the target that fall in it. `first` starts the running state.
+ */
+export function kdLossStats(
+  rec: Recorder,
+  o: KdLossShape & KdChunk & {
+    logits: Tensor;
+    teacherIds: Tensor;
+    rowInfo: Tensor;
+    work: Tensor;
+    first: boolean;
+  },
+): void {
+  checkShape(o);
+  need(o.logits, "KD logits chunk", (o.base ?? 0) + Math.max(0, o.rows - 1) * o.ld + o.cols);
+  need(o.teacherIds, "KD teacher ids", o.rows * o.k, "u32");
+  need(o.rowInfo, "KD row info", o.rows * 2, "u32");
+  need(o.work, "KD work", kdWorkSize(o));
+  if (o.rows === 0) return;
+  rec.dispatch(
+    kdKernel(rec, "stats", { WG }),
+    {
+      params: kdParams(rec, o),
+      logits: o.logits,
+      teacher_ids: o.teacherIds,
+      row_info: o.rowInfo,
+      work: o.work,
+    },
+    grid(o.rows, 1),
+  );
+}
+
+/** After the last chunk's stats: per-row loss parts (N, 8) and the sparse gradient in `work`. */
+export function kdLossFinish(
+  rec: Recorder,
+  o: KdLossShape & {
+    teacherIds: Tensor;
+    teacherLogprobs: Tensor;
+    topmIds: Tensor;
+    topmLogits: Tensor;
+    rowInfo: Tensor;
+    work: Tensor;
+    parts: Tensor;
+    klType: "fkl" | "rkl" | "akl";
+    l1Coef: number;
+    kdRatio: number;
+  },
+): void {
+  checkShape(o);
+  need(o.teacherIds, "KD teacher ids", o.rows * o.k, "u32");
+  need(o.teacherLogprobs, "KD teacher log-probs", o.rows * o.k);
+  need(o.topmIds, "KD student top-m ids", o.rows * o.m, "u32");
+  need(o.topmLogits, "KD student top-m logits", o.rows * o.m);
+  need(o.rowInfo, "KD row info", o.rows * 2, "u32");
+  need(o.work, "KD work", kdWorkSize(o));
+  need(o.parts, "KD parts", o.rows * KD_PARTS.length);
+  if (o.rows === 0) return;
+  rec.dispatch(
+    kdKernel(rec, "finish"),
+    {
+      params: kdParams(rec, o),
+      teacher_logprobs: o.teacherLogprobs,
+      teacher_ids: o.teacherIds,
+      row_info: o.rowInfo,
+      work: o.work,
+      topm_ids: o.topmIds,
+      topm_logits: o.topmLogits,
+      parts: o.parts,
+    },
+    grid(o.rows, 1),
+  );
+}
+
+/** dlogits of one chunk (same layout as its logits): w·(g − p·G), overwritten. */
+export function kdLossBackward(
+  rec: Recorder,
+  o: KdLossShape & KdChunk & {
+    logits: Tensor;
+    dlogits: Tensor;
+    teacherIds: Tensor;
+    topmIds: Tensor;
+    rowInfo: Tensor;
+    work: Tensor;
+  },
+): void {
+  checkShape(o);
+  const span = (o.base ?? 0) + Math.max(0, o.rows - 1) * o.ld + o.cols;
+  need(o.logits, "KD logits chunk", span);
+  need(o.dlogits, "KD dlogits chunk", span);
+  need(o.teacherIds, "KD teacher ids", o.rows * o.k, "u32");
+  need(o.topmIds, "KD student top-m ids", o.rows * o.m, "u32");
+  need(o.rowInfo, "KD row info", o.rows * 2, "u32");
+  need(o.work, "KD work", kdWorkSize(o));
+  if (o.rows === 0 || o.cols === 0) return;
+  const res = {
+    params: kdParams(rec, o),
+    logits: o.logits,
+    teacher_ids: o.teacherIds,
+    row_info: o.rowInfo,
+    work: o.work,
+    topm_ids: o.topmIds,
+    dlogits: o.dlogits,
+  };
+  rec.dispatch(kdKernel(rec, "backward", { WG }), res, grid(o.rows * o.cols, WG));
+  rec.dispatch(kdKernel(rec, "scatter", { WG }), res, grid(o.rows * (o.k + o.m + 1), WG));
+}
