@@ -15,6 +15,10 @@ interface Entry {
 
 /** Every command that exists. A command is listed here only once it works. */
 export const COMMANDS: Record<string, Entry> = {
+  prepare: {
+    summary: "Turn messages+tools rows into prompt/target trainset rows",
+    load: () => import("./cli/prepare.ts"),
+  },
   "init-model": {
     summary: "Write a randomly initialised Qwen3 checkpoint (tests, demos)",
     load: () => import("./cli/init_model.ts"),
