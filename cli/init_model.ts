@@ -173,7 +173,9 @@ export const command: CommandModule<typeof spec.flags> = {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     console.error(
       `init-model: ${r.params.toLocaleString("en-US")} parameters, ` +
-        `${(r.bytes / 1e6).toFixed(1)} MB in ${r.files.join(", ")}` +
+        `${
+          r.bytes >= 1e6 ? `${(r.bytes / 1e6).toFixed(1)} MB` : `${(r.bytes / 1e3).toFixed(1)} kB`
+        } in ${r.files.join(", ")}` +
         `${r.tokenizer ? " + tokenizer" : " (vocabulary too small for the built-in tokenizer)"}` +
         ` -> ${flags.output} in ${secs} s`,
     );
