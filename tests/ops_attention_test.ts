@@ -1,9 +1,26 @@
 import {
+  attentionBackward,
   attentionBackwardRef,
+  type AttentionDims,
+  attentionForward,
   attentionForwardRef,
   attentionRanges,
+  attentionRangeTable,
+  type AttentionSeq,
 } from "../engine/ops/attention.ts";
-import { dot, expectClose, finiteDiff, randn, TOL } from "./_ops.ts";
+import {
+  dot,
+  download,
+  expectClose,
+  f32,
+  finiteDiff,
+  NO_GPU,
+  randn,
+  runGpu,
+  TOL,
+  upload,
+  zeros,
+} from "./_ops.ts";
 import { assertClose, assertEquals } from "./assert.ts";
 
 Deno.test("attentionRanges() gives per-sequence causal key ranges and their inverse", () => {
@@ -56,4 +73,116 @@ Deno.test("attentionBackwardRef() matches finite differences (packed GQA, H=4 K=
   expectClose(dq, finiteDiff((x) => loss(x, k, v), q), TOL.fd, "dq");
   expectClose(dk, finiteDiff((x) => loss(q, x, v), k), TOL.fd, "dk");
   expectClose(dv, finiteDiff((x) => loss(q, k, x), v), TOL.fd, "dv");
+});
+
+/** Runs forward (and backward) on the GPU; returns o, lse and the gradients. */
+async function gpuAttention(
+  dims: AttentionDims,
+  seqs: AttentionSeq[],
+  seed: number,
+  backward: boolean,
+) {
+  const { queryRows, keyRows, heads, kvHeads, headDim } = dims;
+  const qn = queryRows * heads * headDim, kn = keyRows * kvHeads * headDim;
+  const q = f32(randn(qn, seed, 2)), k = f32(randn(kn, seed + 1, 2));
+  const v = f32(randn(kn, seed + 2)), dO = f32(randn(qn, seed + 3));
+  const table = attentionRangeTable(seqs, dims);
+  const [tq, tk, tv, tr, ts, to, tdO, tdq, tdk, tdv] = await Promise.all([
+    upload("q", q),
+    upload("k", k),
+    upload("v", v),
+    upload("ranges", table, "u32"),
+    zeros("stats", 2 * queryRows * heads),
+    zeros("o", qn),
+    upload("dO", dO),
+    zeros("dq", qn),
+    zeros("dk", kn),
+    zeros("dv", kn),
+  ]);
+  await runGpu((rec) => {
+    const io = { q: tq, k: tk, v: tv, ranges: tr, stats: ts, o: to, ...dims };
+    attentionForward(rec, io);
+    if (backward) attentionBackward(rec, { ...io, dO: tdO, dQ: tdq, dK: tdk, dV: tdv });
+  });
+  const stats = await download(ts);
+  return {
+    q,
+    k,
+    v,
+    dO,
+    keyRanges: table.subarray(0, 2 * queryRows),
+    o: await download(to),
+    lse: stats.filter((_, i) => i % 2 === 0),
+    dq: await download(tdq),
+    dk: await download(tdk),
+    dv: await download(tdv),
+  };
+}
+
+const CASES: [string, AttentionDims, AttentionSeq[]][] = [
+  ["one token", { queryRows: 1, keyRows: 1, heads: 1, kvHeads: 1, headDim: 1 }, [
+    { qStart: 0, qLen: 1, kStart: 0 },
+  ]],
+  [
+    "packed lengths 1, 3, 17 plus 2 padding rows, H=4 K=2 E=17",
+    { queryRows: 23, keyRows: 23, heads: 4, kvHeads: 2, headDim: 17 },
+    [
+      { qStart: 0, qLen: 1, kStart: 0 },
+      { qStart: 1, qLen: 3, kStart: 1 },
+      { qStart: 4, qLen: 17, kStart: 4 },
+    ],
+  ],
+  ["T=37 H=3 K=1 E=128", { queryRows: 37, keyRows: 37, heads: 3, kvHeads: 1, headDim: 128 }, [
+    { qStart: 0, qLen: 37, kStart: 0 },
+  ]],
+];
+
+for (const [what, dims, seqs] of CASES) {
+  Deno.test({
+    name: `attentionForward()/attentionBackward() match the reference for ${what}`,
+    ignore: NO_GPU,
+    fn: async () => {
+      const r = await gpuAttention(dims, seqs, 7, true);
+      const ref = attentionForwardRef(r.q, r.k, r.v, r.keyRanges, dims);
+      const g = attentionBackwardRef(r.dO, r.q, r.k, r.v, r.keyRanges, dims);
+      expectClose(r.o, ref.o, TOL.f32, "o");
+      expectClose(r.lse, ref.lse, TOL.f32, "lse");
+      expectClose(r.dq, g.dq, TOL.f32, "dq");
+      expectClose(r.dk, g.dk, TOL.f32, "dk");
+      expectClose(r.dv, g.dv, TOL.f32, "dv");
+    },
+  });
+}
+
+Deno.test({
+  name: "attentionForward() decoding from a KV cache equals the full causal forward's last rows",
+  ignore: NO_GPU,
+  fn: async () => {
+    // Cache of 2 sequences x 8 slots; sequence 0 has 3 cached + 2 new, sequence 1 has 6 + 1.
+    const dims = { queryRows: 3, keyRows: 16, heads: 4, kvHeads: 2, headDim: 8 };
+    const seqs = [
+      { qStart: 0, qLen: 2, kStart: 0, past: 3 },
+      { qStart: 2, qLen: 1, kStart: 8, past: 6 },
+    ];
+    const r = await gpuAttention(dims, seqs, 11, false);
+    const E = 8, H = 4, KH = 2;
+    for (const [s, rows, first] of [[0, 5, 0], [1, 7, 2]] as const) {
+      const qFull = new Float64Array(rows * H * E);
+      const new0 = rows - seqs[s].qLen;
+      qFull.set(r.q.subarray(first * H * E, (first + seqs[s].qLen) * H * E), new0 * H * E);
+      const kv = (x: Float64Array) =>
+        x.subarray(seqs[s].kStart * KH * E, (seqs[s].kStart + rows) * KH * E);
+      const { keyRanges } = attentionRanges([{ qStart: 0, qLen: rows, kStart: 0 }], {
+        queryRows: rows,
+        keyRows: rows,
+      });
+      const full = attentionForwardRef(qFull, kv(r.k), kv(r.v), keyRanges, dims);
+      expectClose(
+        r.o.subarray(first * H * E, (first + seqs[s].qLen) * H * E),
+        full.o.subarray(new0 * H * E),
+        TOL.f32,
+        `sequence ${s}`,
+      );
+    }
+  },
 });

@@ -7,6 +7,10 @@
  * past..past+n attend to cached keys). Scale 1/sqrt(E); query head h reads kv head h / (H / K).
  * Legend: Tq query rows, Tk key rows, H heads, K kv heads, E head_dim.
  */
+import code from "../../wgsl/attention.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, need, params } from "./_util.ts";
 
 export interface AttentionShape {
   heads: number;
@@ -136,4 +140,147 @@ export function attentionBackwardRef(
     }
   }
   return { dq, dk, dv };
+}
+
+// ---- GPU kernels ----------------------------------------------------------------------------
+
+const WG = 64;
+/** The largest head_dim the kernels hold in registers (Qwen3 uses 128). */
+export const ATTENTION_MAX_HEAD_DIM = 128;
+
+const attentionKernel = family("wgsl/attention.wgsl", code, {
+  forward: [
+    "params:uniform",
+    "q:read",
+    "k:read",
+    "v:read",
+    "ranges:read",
+    "stats:storage",
+    "o:storage",
+  ],
+  backward_dq: [
+    "params:uniform",
+    "q:read",
+    "k:read",
+    "v:read",
+    "ranges:read",
+    "stats:storage",
+    "dOut:read",
+    "oSaved:read",
+    "dQ:storage",
+  ],
+  backward_dkv: [
+    "params:uniform",
+    "q:read",
+    "k:read",
+    "v:read",
+    "ranges:read",
+    "stats:storage",
+    "dOut:read",
+    "dK:storage",
+    "dV:storage",
+  ],
+});
+
+/** The `ranges` tensor's contents, u32 (Tq + Tk, 2): attentionRanges() key then query ranges. */
+export function attentionRangeTable(
+  seqs: AttentionSeq[],
+  dims: { queryRows: number; keyRows: number },
+): Uint32Array {
+  const { keyRanges, queryRanges } = attentionRanges(seqs, dims);
+  const out = new Uint32Array(keyRanges.length + queryRanges.length);
+  out.set(keyRanges);
+  out.set(queryRanges, keyRanges.length);
+  return out;
+}
+
+/** Shapes of one attention call: Tq query rows, Tk key rows, and the head layout. */
+export interface AttentionDims extends AttentionShape {
+  queryRows: number;
+  keyRows: number;
+}
+
+function attentionParams(rec: Recorder, d: AttentionDims): GPUBufferBinding {
+  if (d.headDim > ATTENTION_MAX_HEAD_DIM || d.headDim < 1) {
+    throw new RangeError(
+      `Attention head_dim must be 1..${ATTENTION_MAX_HEAD_DIM}, got ${d.headDim}`,
+    );
+  }
+  if (d.heads % d.kvHeads !== 0) {
+    throw new RangeError(
+      `Attention heads (${d.heads}) must be a multiple of kv heads (${d.kvHeads})`,
+    );
+  }
+  return params(rec, {
+    queryRows: d.queryRows,
+    keyRows: d.keyRows,
+    heads: d.heads,
+    kvHeads: d.kvHeads,
+    headDim: d.headDim,
+    scale: 1 / Math.sqrt(d.headDim),
+    pad0: 0,
+    pad1: 0,
+  }, ["scale"]);
+}
+
+interface AttentionInputs extends AttentionDims {
+  q: Tensor; // (Tq, H, E)
+  k: Tensor; // (Tk, K, E)
+  v: Tensor; // (Tk, K, E)
+  ranges: Tensor; // u32 (Tq + Tk, 2), attentionRangeTable()
+  stats: Tensor; // (Tq, H, 2): lse from the forward, delta from the backward
+}
+
+function checkInputs(o: AttentionInputs): void {
+  const qn = o.queryRows * o.heads * o.headDim, kn = o.keyRows * o.kvHeads * o.headDim;
+  need(o.q, "Attention q", qn);
+  need(o.k, "Attention k", kn);
+  need(o.v, "Attention v", kn);
+  need(o.ranges, "Attention ranges", 2 * (o.queryRows + o.keyRows), "u32");
+  need(o.stats, "Attention stats", 2 * o.queryRows * o.heads);
+}
+
+/** o (Tq, H, E) = causal GQA of q over k/v within the ranges; saves lse in stats. */
+export function attentionForward(rec: Recorder, o: AttentionInputs & { o: Tensor }): void {
+  checkInputs(o);
+  need(o.o, "Attention output", o.queryRows * o.heads * o.headDim);
+  rec.dispatch(
+    attentionKernel(rec, "forward", { WG }),
+    {
+      params: attentionParams(rec, o),
+      q: o.q,
+      k: o.k,
+      v: o.v,
+      ranges: o.ranges,
+      stats: o.stats,
+      o: o.o,
+    },
+    grid(o.queryRows * o.heads, WG),
+  );
+}
+
+/** dQ, dK, dV (overwritten) from dO and the forward's o and stats. */
+export function attentionBackward(
+  rec: Recorder,
+  o: AttentionInputs & { o: Tensor; dO: Tensor; dQ: Tensor; dK: Tensor; dV: Tensor },
+): void {
+  checkInputs(o);
+  const qn = o.queryRows * o.heads * o.headDim, kn = o.keyRows * o.kvHeads * o.headDim;
+  need(o.o, "Attention output", qn);
+  need(o.dO, "Attention dO", qn);
+  need(o.dQ, "Attention dQ", qn);
+  need(o.dK, "Attention dK", kn);
+  need(o.dV, "Attention dV", kn);
+  const p = attentionParams(rec, o);
+  const common = { params: p, q: o.q, k: o.k, v: o.v, ranges: o.ranges, stats: o.stats };
+  rec.dispatch(
+    attentionKernel(rec, "backward_dq", { WG }),
+    { ...common, dOut: o.dO, oSaved: o.o, dQ: o.dQ },
+    grid(o.queryRows * o.heads, WG),
+  );
+  rec.dispatch(
+    attentionKernel(rec, "backward_dkv", { WG }),
+    { ...common, dOut: o.dO, dK: o.dK, dV: o.dV },
+    grid(o.keyRows * o.kvHeads, WG),
+  );
 }

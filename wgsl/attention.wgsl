@@ -1,0 +1,182 @@
+// Causal grouped-query attention, flash-attention style: no (T x T) score matrix is stored.
+// Query row i sees the key rows ranges[i] = [start, end) (per-sequence causal masks of a packed
+// batch, and KV-cache decoding, are both just ranges); key row j is seen by the query rows in
+// ranges[Tq + j]. Query head h reads kv head h / (H / K). Scores are scaled by `scale`.
+//   forward       one invocation per (query row, head): one pass over its keys with an online
+//                 softmax (running max m, sum l, rescaling the accumulator when m grows);
+//                 writes o and stats.x = lse = m + log(l) for the backward.
+//   backward_dq   one invocation per (query row, head): delta = sum(dO * o) -> stats.y, and
+//                 dQ = scale * sum_j p_j (dO.v_j - delta) k_j with p_j = exp(s_j - lse) (=).
+//   backward_dkv  one invocation per (key row, kv head): over the query rows that see it and
+//                 the heads of its group, dV = sum p dO and dK = scale * sum p (dO.v - delta) q
+//                 (=). No atomics; runs after backward_dq (it reads delta).
+// Head vectors live in private arrays of EMAX floats (head_dim <= EMAX). Grids are folded:
+// flat = (wid.y*nwg.x + wid.x)*WG + lid.x. Rows with an empty range give o = 0, lse = -inf.
+
+struct Params {
+  queryRows: u32, // Tq
+  keyRows: u32,   // Tk
+  heads: u32,     // H
+  kvHeads: u32,   // K
+  headDim: u32,   // E
+  scale: f32,
+  pad0: u32,
+  pad1: u32,
+}
+
+override WG: u32 = 64u;
+const EMAX: u32 = 128u;
+const NEG_BIG: f32 = -3.0e38;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;             // (Tq, H, E)
+@group(0) @binding(2) var<storage, read> k: array<f32>;             // (Tk, K, E)
+@group(0) @binding(3) var<storage, read> v: array<f32>;             // (Tk, K, E)
+@group(0) @binding(4) var<storage, read> ranges: array<vec2u>;      // (Tq + Tk): keys, queries
+@group(0) @binding(5) var<storage, read_write> stats: array<vec2f>; // (Tq, H): (lse, delta)
+@group(0) @binding(6) var<storage, read_write> o: array<f32>;       // (Tq, H, E) forward
+// backward_dq
+@group(0) @binding(6) var<storage, read> dOut: array<f32>;          // (Tq, H, E)
+@group(0) @binding(7) var<storage, read> oSaved: array<f32>;        // (Tq, H, E)
+@group(0) @binding(8) var<storage, read_write> dQ: array<f32>;      // (Tq, H, E)
+// backward_dkv (binding 6 is dOut as above)
+@group(0) @binding(7) var<storage, read_write> dK: array<f32>;      // (Tk, K, E)
+@group(0) @binding(8) var<storage, read_write> dV: array<f32>;      // (Tk, K, E)
+
+fn flatId(wid: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid.x;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // i * H + h
+  let H = params.heads;
+  if (flat >= params.queryRows * H) {
+    return;
+  }
+  let E = params.headDim;
+  let i = flat / H;
+  let kh = (flat - i * H) / (H / params.kvHeads);
+  let r = ranges[i];
+  let qo = flat * E;
+  var qv: array<f32, EMAX>;
+  var acc: array<f32, EMAX>;
+  for (var e = 0u; e < E; e++) {
+    qv[e] = q[qo + e] * params.scale;
+  }
+  var m = NEG_BIG;
+  var l = 0.0;
+  for (var j = r.x; j < r.y; j++) {
+    let ko = (j * params.kvHeads + kh) * E;
+    var s = 0.0;
+    for (var e = 0u; e < E; e++) {
+      s += qv[e] * k[ko + e];
+    }
+    if (s > m) {
+      let c = exp(m - s);
+      l *= c;
+      for (var e = 0u; e < E; e++) {
+        acc[e] *= c;
+      }
+      m = s;
+    }
+    let p = exp(s - m);
+    l += p;
+    for (var e = 0u; e < E; e++) {
+      acc[e] += p * v[ko + e];
+    }
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var e = 0u; e < E; e++) {
+    o[qo + e] = acc[e] * inv;
+  }
+  stats[flat] = vec2f(select(bitcast<f32>(0xff800000u), m + log(l), l > 0.0), 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // i * H + h
+  let H = params.heads;
+  if (flat >= params.queryRows * H) {
+    return;
+  }
+  let E = params.headDim;
+  let i = flat / H;
+  let kh = (flat - i * H) / (H / params.kvHeads);
+  let r = ranges[i];
+  let qo = flat * E;
+  var qv: array<f32, EMAX>;
+  var dov: array<f32, EMAX>;
+  var acc: array<f32, EMAX>;
+  var delta = 0.0;
+  for (var e = 0u; e < E; e++) {
+    qv[e] = q[qo + e] * params.scale;
+    dov[e] = dOut[qo + e];
+    delta += dov[e] * oSaved[qo + e];
+  }
+  let lse = stats[flat].x;
+  for (var j = r.x; j < r.y; j++) {
+    let ko = (j * params.kvHeads + kh) * E;
+    var s = 0.0;
+    var dp = 0.0;
+    for (var e = 0u; e < E; e++) {
+      s += qv[e] * k[ko + e];
+      dp += dov[e] * v[ko + e];
+    }
+    let ds = exp(s - lse) * (dp - delta);
+    for (var e = 0u; e < E; e++) {
+      acc[e] += ds * k[ko + e];
+    }
+  }
+  for (var e = 0u; e < E; e++) {
+    dQ[qo + e] = acc[e] * params.scale;
+  }
+  stats[flat].y = delta;
+}
+
+@compute @workgroup_size(WG)
+fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // j * K + kh
+  let K = params.kvHeads;
+  if (flat >= params.keyRows * K) {
+    return;
+  }
+  let E = params.headDim;
+  let H = params.heads;
+  let group = H / K;
+  let j = flat / K;
+  let kh = flat - j * K;
+  let rq = ranges[params.queryRows + j];
+  let ko = flat * E;
+  var dk: array<f32, EMAX>;
+  var dv: array<f32, EMAX>;
+  for (var i = rq.x; i < rq.y; i++) {
+    let r = ranges[i];
+    if (j < r.x || j >= r.y) {
+      continue;
+    }
+    for (var h = kh * group; h < (kh + 1u) * group; h++) {
+      let qo = (i * H + h) * E;
+      let st = stats[i * H + h];
+      var s = 0.0;
+      var dp = 0.0;
+      for (var e = 0u; e < E; e++) {
+        s += q[qo + e] * k[ko + e];
+        dp += dOut[qo + e] * v[ko + e];
+      }
+      let p = exp(s * params.scale - st.x);
+      let ds = p * (dp - st.y);
+      for (var e = 0u; e < E; e++) {
+        dv[e] += p * dOut[qo + e];
+        dk[e] += ds * q[qo + e];
+      }
+    }
+  }
+  for (var e = 0u; e < E; e++) {
+    dK[ko + e] = dk[e] * params.scale;
+    dV[ko + e] = dv[e];
+  }
+}
