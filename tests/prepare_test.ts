@@ -22,7 +22,7 @@ async function tmpWith(text: string): Promise<string> {
 
 // The expected files come from tests/reference/prepare_ref.py: Python's jinja2 rendering the
 // Qwen3 template as transformers does, then the STAR conversion.
-for (const name of ["prepare_cases", "prepare_cases_reasoning", "xlam_sample"]) {
+for (const name of ["prepare_cases", "prepare_cases_reasoning", "xlam_sample", "fuzz"]) {
   for (const rc of [false, true]) {
     Deno.test(`prepareFile() output is byte-identical to the Python reference: ${name}${rc ? " --add-reasoning-content" : ""}`, async () => {
       const input = await tmpWith(await gunzip(`${name}.jsonl.gz`));
