@@ -29,6 +29,26 @@ type Num = number | "inf" | "-inf";
 const num = (v: Num) => v === "inf" ? Infinity : v === "-inf" ? -Infinity : v;
 const expected: Expected = JSON.parse(await Deno.readTextFile(join(FIXTURE, "mixed.json")));
 
+Deno.test("SafetensorsFile.open() reads a file written by the safetensors package", async () => {
+  // written by tests/reference/safetensors_crate_check.py with safetensors.torch.save_file
+  const f = await SafetensorsFile.open(join(FIXTURE, "crate_written.safetensors"));
+  try {
+    // the crate orders tensors by dtype size, then name
+    assertEquals(f.names(), [
+      "model.layers.0.mlp.down_proj.weight",
+      "model.norm.weight",
+      "lm_head.weight",
+      "model.embed_tokens.weight",
+      "model.layers.0.self_attn.q_norm.weight",
+    ]);
+    assertEquals([...await f.readF32("model.norm.weight")], [1, 1, 1, 1]);
+    assertEquals(f.info("model.layers.0.mlp.down_proj.weight").shape, [3, 2, 2]);
+    assertEquals(f.info("lm_head.weight").dtype, "BF16");
+  } finally {
+    f.close();
+  }
+});
+
 Deno.test("SafetensorsFile.open() reads the header and values of a file written by torch", async () => {
   const f = await SafetensorsFile.open(join(FIXTURE, "mixed.safetensors"));
   try {
@@ -66,24 +86,26 @@ Deno.test("f16ToF32() then f32ToF16() gives back every non-NaN f16 bit pattern",
   }
 });
 
-Deno.test("writeSafetensors() rewrites a torch-made file byte for byte", async () => {
-  const src = join(FIXTURE, "mixed.safetensors");
-  const f = await SafetensorsFile.open(src);
-  const dir = await Deno.makeTempDir();
-  try {
-    const out = join(dir, "copy.safetensors");
-    const specs = f.names().map((n) => ({
-      name: n,
-      dtype: f.info(n).dtype,
-      shape: f.info(n).shape,
-    }));
-    await writeSafetensors(out, specs, (s) => f.readBytes(s.name), { metadata: f.metadata });
-    assertEquals(await Deno.readFile(out), await Deno.readFile(src));
-  } finally {
-    f.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+for (const file of ["mixed.safetensors", "crate_written.safetensors"]) {
+  Deno.test(`writeSafetensors() rewrites ${file} byte for byte`, async () => {
+    const src = join(FIXTURE, file);
+    const f = await SafetensorsFile.open(src);
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = join(dir, "copy.safetensors");
+      const specs = f.names().map((n) => ({
+        name: n,
+        dtype: f.info(n).dtype,
+        shape: f.info(n).shape,
+      }));
+      await writeSafetensors(out, specs, (s) => f.readBytes(s.name), { metadata: f.metadata });
+      assertEquals(await Deno.readFile(out), await Deno.readFile(src));
+    } finally {
+      f.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 function randomF32(n: number, seed: number): Float32Array {
   let s = seed;
