@@ -36,6 +36,7 @@ const SHAPES: [number, number, number][] = [ // [M, K, N]
   [1, 1024, 33],
   [40, 64, 130],
   [70, 33, 66],
+  [64, 1024, 300],
 ];
 
 /** |err| <= tol·(|ref| + max|ref|): relative to the output's scale, as matmul rounding is. */

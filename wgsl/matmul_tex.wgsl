@@ -6,6 +6,8 @@
 //   tb: width ceil(J/4), height 4*ceil(C/4); texel (j4, c) = B(4j4 .. 4j4+3, c), zero past C
 // One invocation owns a TM x 16 register tile (TM = 16, 4 or 1: entry points tile16, tile4,
 // tile1) written out in full; a workgroup is 16 invocations side by side along J (256 columns).
+// The grid is (row blocks, column blocks): consecutive workgroups share one column block of tb,
+// which then stays in the CPU's cache while the (smaller) activation rows stream past.
 // Per texel step of the contraction: TM + 16 texture loads for 64*TM FMAs, no shared memory,
 // no barrier. Rows and columns past I and J are computed from padding and never stored.
 
@@ -36,8 +38,8 @@ fn store(i: u32, jt: u32, v: vec4f) {
 
 @compute @workgroup_size(16, 1)
 fn tile16(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i0 = wid.y * 16u;
-  let jt = (wid.x * 16u + lid.x) * 4u;
+  let i0 = wid.x * 16u;
+  let jt = (wid.y * 16u + lid.x) * 4u;
   var c0_0 = vec4f(0.0); var c0_1 = vec4f(0.0); var c0_2 = vec4f(0.0); var c0_3 = vec4f(0.0);
   var c1_0 = vec4f(0.0); var c1_1 = vec4f(0.0); var c1_2 = vec4f(0.0); var c1_3 = vec4f(0.0);
   var c2_0 = vec4f(0.0); var c2_1 = vec4f(0.0); var c2_2 = vec4f(0.0); var c2_3 = vec4f(0.0);
@@ -412,8 +414,8 @@ fn tile16(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
 }
 @compute @workgroup_size(16, 1)
 fn tile4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i0 = wid.y * 4u;
-  let jt = (wid.x * 16u + lid.x) * 4u;
+  let i0 = wid.x * 4u;
+  let jt = (wid.y * 16u + lid.x) * 4u;
   var c0_0 = vec4f(0.0); var c0_1 = vec4f(0.0); var c0_2 = vec4f(0.0); var c0_3 = vec4f(0.0);
   var c1_0 = vec4f(0.0); var c1_1 = vec4f(0.0); var c1_2 = vec4f(0.0); var c1_3 = vec4f(0.0);
   var c2_0 = vec4f(0.0); var c2_1 = vec4f(0.0); var c2_2 = vec4f(0.0); var c2_3 = vec4f(0.0);
@@ -524,8 +526,8 @@ fn tile4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: v
 }
 @compute @workgroup_size(16, 1)
 fn tile1(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i0 = wid.y * 1u;
-  let jt = (wid.x * 16u + lid.x) * 4u;
+  let i0 = wid.x * 1u;
+  let jt = (wid.y * 16u + lid.x) * 4u;
   var c0_0 = vec4f(0.0); var c0_1 = vec4f(0.0); var c0_2 = vec4f(0.0); var c0_3 = vec4f(0.0);
   for (var k4 = 0u; k4 < p.C4; k4++) {
     let k = k4 * 4u;

@@ -310,8 +310,8 @@ function textureGemm(rec: Recorder, g: Gemm): void {
         const acc = g.accumulate || cb > 0 ? 1 : 0;
         const p = new Uint32Array([Ib, Jb, C4, acc, g.J, ib * g.J + jb]);
         rec.dispatch(k, { c: g.c, ta, tb, p: rec.uniform(p) }, [
-          Math.ceil(Jb / 256),
           Math.ceil(Ib / tm),
+          Math.ceil(Jb / 256),
         ]);
       }
     }
