@@ -68,9 +68,15 @@ export const AKL_HEAD_MASS = 0.5;
 
 /** The ids of the `m` largest values of `z`, ties broken by the lower id. */
 export function topmIdsRef(z: ArrayLike<number>, m: number): number[] {
-  const ids = Array.from({ length: z.length }, (_, i) => i);
+  const n = Math.min(m, z.length);
+  if (n <= 0) return [];
+  // the m-th largest value bounds the candidates; only they are sorted with the tie rule
+  const sorted = Float64Array.from(z).sort();
+  const threshold = sorted[z.length - n];
+  const ids: number[] = [];
+  for (let i = 0; i < z.length; i++) if (z[i] >= threshold) ids.push(i);
   ids.sort((a, b) => (z[b] - z[a]) || (a - b));
-  return ids.slice(0, Math.min(m, z.length));
+  return ids.slice(0, n);
 }
 
 /** log Σ exp(z), stable. */
