@@ -141,3 +141,49 @@ export async function runGpu(fn: (rec: Recorder, gpu: Gpu) => void): Promise<voi
 export async function download(t: Tensor): Promise<Float64Array> {
   return Float64Array.from(await readTensor(await getGpu(), t));
 }
+
+/** One uploaded vocabulary chunk of a (rows, V) host matrix. */
+export interface UploadedChunk {
+  t: Tensor;
+  colStart: number;
+  cols: number;
+  ld: number;
+}
+
+/**
+ * Splits a (rows, V) matrix into column chunks of the given widths and uploads each as its own
+ * (rows, ld) tensor, ld = width + pad (pad columns hold garbage the kernels must skip).
+ */
+export function uploadChunks(
+  x: ArrayLike<number>,
+  rows: number,
+  widths: number[],
+  pad = 0,
+): Promise<UploadedChunk[]> {
+  const V = widths.reduce((a, b) => a + b, 0);
+  const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b, 0));
+  return Promise.all(widths.map(async (cols, i) => {
+    const ld = cols + pad, colStart = starts[i];
+    const data = new Float32Array(rows * ld).fill(1e30);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) data[r * ld + c] = x[r * V + colStart + c];
+    }
+    return { t: await upload(`chunk@${colStart}`, data), colStart, cols, ld };
+  }));
+}
+
+/** Reassembles chunk tensors read back into a (rows, V) matrix. */
+export async function downloadChunks(
+  chunks: UploadedChunk[],
+  rows: number,
+): Promise<Float64Array> {
+  const V = chunks.reduce((a, c) => a + c.cols, 0);
+  const out = new Float64Array(rows * V);
+  for (const c of chunks) {
+    const d = await download(c.t);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < c.cols; j++) out[r * V + c.colStart + j] = d[r * c.ld + j];
+    }
+  }
+  return out;
+}

@@ -1,9 +1,25 @@
 import {
+  crossEntropyBackward,
   crossEntropyBackwardRef,
+  crossEntropyForward,
   crossEntropyForwardRef,
   IGNORE_INDEX,
 } from "../engine/ops/cross_entropy.ts";
-import { expectClose, finiteDiff, randn, TOL } from "./_ops.ts";
+import {
+  download,
+  downloadChunks,
+  expectClose,
+  f32,
+  finiteDiff,
+  NO_GPU,
+  randn,
+  runGpu,
+  TOL,
+  upload,
+  uploadChunks,
+  zeros,
+} from "./_ops.ts";
+import { lseChunk } from "../engine/ops/softmax.ts";
 import { assertClose } from "./assert.ts";
 
 Deno.test("crossEntropyForwardRef() of uniform logits is ln V; ignored rows give 0", () => {
@@ -23,4 +39,49 @@ Deno.test("crossEntropyBackwardRef() matches finite differences for rows=3 cols=
     return l.reduce((s, v, i) => s + v * dLoss[i], 0);
   };
   expectClose(crossEntropyBackwardRef(dLoss, x, targets, shape), finiteDiff(f, x), TOL.fd);
+});
+
+Deno.test({
+  name:
+    "crossEntropyForward()/crossEntropyBackward() match the reference over chunks [1, 17, 300, 682]",
+  ignore: NO_GPU,
+  fn: async () => {
+    const rows = 5, widths = [1, 17, 300, 682], V = 1000;
+    const targets = [0, IGNORE_INDEX, 999, 18, 317];
+    const x = f32(randn(rows * V, 3, 10)), dLoss = f32(randn(rows, 4));
+    const xs = await uploadChunks(x, rows, widths, 2);
+    const dxs = await uploadChunks(new Float64Array(rows * V), rows, widths, 2);
+    const [stats, tTargets, loss, tdLoss] = await Promise.all([
+      zeros("stats", 2 * rows),
+      upload("targets", targets, "u32"),
+      zeros("loss", rows),
+      upload("dLoss", dLoss),
+    ]);
+    await runGpu((rec) => {
+      xs.forEach((c, i) =>
+        lseChunk(rec, { stats, x: c.t, first: i === 0, rows, cols: c.cols, ld: c.ld })
+      );
+      xs.forEach((c, i) => {
+        const o = {
+          x: c.t,
+          colStart: c.colStart,
+          stats,
+          targets: tTargets,
+          rows,
+          cols: c.cols,
+          ld: c.ld,
+        };
+        crossEntropyForward(rec, { ...o, loss });
+        crossEntropyBackward(rec, { ...o, dLoss: tdLoss, dx: dxs[i].t });
+      });
+    });
+    const shape = { rows, cols: V };
+    expectClose(await download(loss), crossEntropyForwardRef(x, targets, shape), TOL.f32, "loss");
+    expectClose(
+      await downloadChunks(dxs, rows),
+      crossEntropyBackwardRef(dLoss, x, targets, shape),
+      TOL.f32,
+      "dx",
+    );
+  },
 });

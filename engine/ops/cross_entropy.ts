@@ -4,6 +4,11 @@
  * the row is known (softmax.ts); a target of IGNORE_INDEX gives loss 0 and a zero gradient.
  * Legend: N token rows, V vocab.
  */
+import code from "../../wgsl/cross_entropy.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, need, params } from "./_util.ts";
+import type { VocabChunk } from "./softmax.ts";
 
 export const IGNORE_INDEX = 0xffffffff;
 
@@ -45,4 +50,52 @@ export function crossEntropyBackwardRef(
     }
   }
   return dx;
+}
+
+// ---- GPU kernels ----------------------------------------------------------------------------
+
+const WG = 256;
+const ceKernel = family("wgsl/cross_entropy.wgsl", code, {
+  forward: ["params:uniform", "x:read", "stats:read", "targets:read", "loss:storage"],
+  backward: ["params:uniform", "x:read", "stats:read", "targets:read", "dLoss:read", "dx:storage"],
+});
+
+interface CeChunk extends VocabChunk {
+  x: Tensor; // (N, ld) logits of vocabulary ids colStart..colStart+cols
+  colStart: number;
+  stats: Tensor; // (N, 2) complete online lse state (lseChunk over all chunks)
+  targets: Tensor; // u32 (N), IGNORE_INDEX for rows without a target
+}
+
+function ceParams(rec: Recorder, o: CeChunk): GPUBufferBinding {
+  need(o.x, "Cross-entropy logits chunk", (o.rows - 1) * (o.ld ?? o.cols) + o.cols);
+  need(o.stats, "Cross-entropy stats", 2 * o.rows);
+  need(o.targets, "Cross-entropy targets", o.rows, "u32");
+  return params(rec, { rows: o.rows, cols: o.cols, ld: o.ld ?? o.cols, colStart: o.colStart });
+}
+
+/** loss (N) = lse − x[target]; call once per chunk (each row is written by one chunk). */
+export function crossEntropyForward(rec: Recorder, o: CeChunk & { loss: Tensor }): void {
+  const p = ceParams(rec, o);
+  need(o.loss, "Cross-entropy loss", o.rows);
+  rec.dispatch(
+    ceKernel(rec, "forward", { WG }),
+    { params: p, x: o.x, stats: o.stats, targets: o.targets, loss: o.loss },
+    grid(o.rows, WG),
+  );
+}
+
+/** dx (chunk) = (softmax − onehot)·dLoss[row], overwritten; zero for ignored rows. */
+export function crossEntropyBackward(
+  rec: Recorder,
+  o: CeChunk & { dLoss: Tensor; dx: Tensor },
+): void {
+  const p = ceParams(rec, o);
+  need(o.dLoss, "Cross-entropy dLoss", o.rows);
+  need(o.dx, "Cross-entropy dx chunk", (o.rows - 1) * (o.ld ?? o.cols) + o.cols);
+  rec.dispatch(
+    ceKernel(rec, "backward", { WG }),
+    { params: p, x: o.x, stats: o.stats, targets: o.targets, dLoss: o.dLoss, dx: o.dx },
+    grid(o.rows * o.cols, WG),
+  );
 }

@@ -5,6 +5,10 @@
  * y = log_softmax(x) is dx = dy − exp(y)·Σ dy, where Σ dy is also accumulated chunk by chunk.
  * Legend: N token rows, V vocab, C chunk columns.
  */
+import code from "../../wgsl/softmax.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, need, params } from "./_util.ts";
 
 /** Float64 reference: log-probs (N, V) and lse (N). */
 export function logSoftmaxForwardRef(
@@ -38,4 +42,100 @@ export function logSoftmaxBackwardRef(
     }
   }
   return dx;
+}
+
+// ---- GPU kernels ----------------------------------------------------------------------------
+
+const WG = 256;
+const softmaxKernel = family("wgsl/softmax.wgsl", code, {
+  lse_chunk: ["params:uniform", "x:read", "stats:storage"],
+  forward: ["params:uniform", "x:read", "stats:storage", "y:storage"],
+  backward_sum: ["params:uniform", "dy:read", "stats:storage", "rowSum:storage"],
+  backward: [
+    "params:uniform",
+    "dy:read",
+    "stats:storage",
+    "rowSum:storage",
+    "logits:read",
+    "dx:storage",
+  ],
+});
+
+/** One vocabulary chunk: `rows` token rows of `cols` columns, row stride `ld` (default cols). */
+export interface VocabChunk {
+  rows: number;
+  cols: number;
+  ld?: number;
+}
+
+function chunkParams(rec: Recorder, c: VocabChunk, first: boolean): GPUBufferBinding {
+  return params(rec, { rows: c.rows, cols: c.cols, ld: c.ld ?? c.cols, first: first ? 1 : 0 });
+}
+
+function chunkNumel(c: VocabChunk): number {
+  return (c.rows - 1) * (c.ld ?? c.cols) + c.cols;
+}
+
+/**
+ * Merges the logits chunk x into the online log-sum-exp state `stats` (N, 2) = (max, sum);
+ * `first` starts a new pass. After the last chunk, lse = max + log(sum).
+ */
+export function lseChunk(
+  rec: Recorder,
+  o: { stats: Tensor; x: Tensor; first: boolean } & VocabChunk,
+): void {
+  need(o.x, "Log-sum-exp logits chunk", chunkNumel(o));
+  need(o.stats, "Log-sum-exp stats", 2 * o.rows);
+  rec.dispatch(
+    softmaxKernel(rec, "lse_chunk", { WG }),
+    { params: chunkParams(rec, o, o.first), x: o.x, stats: o.stats },
+    grid(o.rows, 1),
+  );
+}
+
+/** y = x − lse for one chunk (after lseChunk over every chunk). */
+export function logSoftmaxForward(
+  rec: Recorder,
+  o: { y: Tensor; x: Tensor; stats: Tensor } & VocabChunk,
+): void {
+  need(o.x, "Log-softmax logits chunk", chunkNumel(o));
+  need(o.y, "Log-softmax output chunk", chunkNumel(o));
+  rec.dispatch(
+    softmaxKernel(rec, "forward", { WG }),
+    { params: chunkParams(rec, o, false), x: o.x, stats: o.stats, y: o.y },
+    grid(o.rows * o.cols, WG),
+  );
+}
+
+/**
+ * Backward of y = log_softmax(x) over chunks, in two passes: call with `pass: "sum"` for every
+ * chunk (first: true on the first) to accumulate rowSum (N) = Σ dy, then `pass: "grad"` for every
+ * chunk: dx = dy − exp(x − lse)·rowSum (overwritten).
+ */
+export function logSoftmaxBackward(
+  rec: Recorder,
+  o:
+    & { pass: "sum" | "grad"; first?: boolean; dy: Tensor; stats: Tensor; rowSum: Tensor }
+    & { x?: Tensor; dx?: Tensor }
+    & VocabChunk,
+): void {
+  need(o.dy, "Log-softmax dy chunk", chunkNumel(o));
+  need(o.rowSum, "Log-softmax row sums", o.rows);
+  const common = { dy: o.dy, stats: o.stats, rowSum: o.rowSum };
+  if (o.pass === "sum") {
+    rec.dispatch(
+      softmaxKernel(rec, "backward_sum", { WG }),
+      { params: chunkParams(rec, o, o.first ?? false), ...common },
+      grid(o.rows, 1),
+    );
+    return;
+  }
+  if (!o.x || !o.dx) throw new Error('logSoftmaxBackward pass "grad" needs x and dx');
+  need(o.x, "Log-softmax logits chunk", chunkNumel(o));
+  need(o.dx, "Log-softmax dx chunk", chunkNumel(o));
+  rec.dispatch(
+    softmaxKernel(rec, "backward", { WG }),
+    { params: chunkParams(rec, o, false), ...common, logits: o.x, dx: o.dx },
+    grid(o.rows * o.cols, WG),
+  );
 }
