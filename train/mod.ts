@@ -1,0 +1,13 @@
+/**
+ * The training side: configs, learning-rate schedules, the optimizer and loss references, data
+ * order, metrics, progress and checkpoints. The trainers (CKD, Sim-RL) build on these.
+ */
+export * from "./config.ts";
+export * from "./schedule.ts";
+export * from "./adamw_ref.ts";
+export * from "./ckd_loss_ref.ts";
+export * from "./ckd_step_ref.ts";
+export * from "./data_order.ts";
+export * from "./metrics.ts";
+export * from "./progress.ts";
+export * from "./checkpoint.ts";
