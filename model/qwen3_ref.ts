@@ -364,13 +364,26 @@ export function logProbsRef(
       const lp = logSoftmaxRow(f.logits, f.offsets[si] + t, V);
       logprobs.push(lp[s[t + 1]]);
       if (opts.topK) {
-        const order = [...lp.keys()].sort((a, b) => lp[b] - lp[a] || a - b).slice(0, opts.topK);
+        const order = topK(lp, opts.topK);
         topkIds.push(order);
         topkLogprobs.push(order.map((i) => lp[i]));
       }
     }
     return opts.topK ? { logprobs, topkIds, topkLogprobs } : { logprobs };
   });
+}
+
+/** Indices of the k largest values, descending (lower index first on ties). */
+export function topK(x: ArrayLike<number>, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    if (best.length === k && !(x[i] > x[best[k - 1]])) continue;
+    let j = best.length; // insert before the first strictly smaller value
+    while (j > 0 && x[best[j - 1]] < x[i]) j--;
+    best.splice(j, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------------

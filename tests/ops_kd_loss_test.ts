@@ -29,9 +29,37 @@ interface Case {
   /** Chunks as windows of one (N, V) buffer instead of compact (N, C) buffers. */
   window: boolean;
   seed: number;
+  /** The gradient overwrites the logits. */
+  inplace?: boolean;
 }
 
 const CASES: Case[] = [
+  {
+    V: 1000,
+    N: 3,
+    k: 100,
+    m: 100,
+    klType: "rkl",
+    kdRatio: 0.5,
+    l1Coef: 10,
+    chunks: [600, 400],
+    window: false,
+    seed: 11,
+    inplace: true,
+  },
+  {
+    V: 37,
+    N: 5,
+    k: 8,
+    m: 6,
+    klType: "akl",
+    kdRatio: 1,
+    l1Coef: 10,
+    chunks: [5, 32],
+    window: true,
+    seed: 12,
+    inplace: true,
+  },
   {
     V: 1000,
     N: 3,
@@ -109,7 +137,9 @@ const CASES: Case[] = [
 for (const c of CASES) {
   Deno.test({
     name:
-      `kdLossStats/Finish/Backward() match ckdRowRef() for ${c.klType} kd_ratio=${c.kdRatio} V=${c.V} N=${c.N} k=${c.k} m=${c.m} chunks=${c.chunks.length}`,
+      `kdLossStats/Finish/Backward() match ckdRowRef() for ${c.klType} kd_ratio=${c.kdRatio} V=${c.V} N=${c.N} k=${c.k} m=${c.m} chunks=${c.chunks.length}${
+        c.inplace ? " in place" : ""
+      }`,
     ignore: NO_GPU,
     fn: () => runCase(c),
   });
@@ -171,12 +201,14 @@ async function runCase(c: Case): Promise<void> {
     return out;
   };
   const full = c.window ? await upload("logits", z) : undefined;
-  const dfull = c.window ? await zeros("dlogits", N * V) : undefined;
+  const dfull = c.window ? (c.inplace ? full : await zeros("dlogits", N * V)) : undefined;
   const logitChunks = c.window
     ? c.chunks.map(() => full!)
     : await Promise.all(c.chunks.map((_, i) => upload(`logits.${i}`, chunkOf(i))));
   const dChunks = c.window
     ? c.chunks.map(() => dfull!)
+    : c.inplace
+    ? logitChunks
     : await Promise.all(c.chunks.map((w, i) => zeros(`dlogits.${i}`, N * w)));
   const chunk = (i: number) =>
     c.window
@@ -213,7 +245,7 @@ async function runCase(c: Case): Promise<void> {
         ...shape,
         ...chunk(i),
         logits: logitChunks[i],
-        dlogits: dChunks[i],
+        dlogits: c.inplace ? undefined : dChunks[i],
         teacherIds,
         topmIds,
         rowInfo,

@@ -9,6 +9,7 @@ import {
   qwen3LossAndGradRef,
   type Qwen3Ref,
   randomQwen3Ref,
+  topK,
 } from "../model/qwen3_ref.ts";
 import { qwen3WeightSpecs } from "../model/weights.ts";
 
@@ -114,4 +115,14 @@ Deno.test("greedyGenerateRef() with a KV cache gives the tokens and log-probs of
     assertEquals(s.finishReason, "stop");
     assertEquals(s.ids, a.ids.slice(0, a.ids.indexOf(a.ids[2]) + 1));
   }
+});
+
+Deno.test("topK() returns the k largest indices in descending order, lower index first on ties", () => {
+  const x = [0.5, 3, -1, 3, 7, 0.5, 2];
+  assertEquals(topK(x, 3), [4, 1, 3]);
+  assertEquals(topK(x, 1), [4]);
+  assertEquals(topK(x, 7), [4, 1, 3, 6, 0, 5, 2]);
+  const rnd = Array.from({ length: 500 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+  const sorted = [...rnd.keys()].sort((a, b) => rnd[b] - rnd[a] || a - b);
+  assertEquals(topK(rnd, 20), sorted.slice(0, 20));
 });

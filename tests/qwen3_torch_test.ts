@@ -12,6 +12,8 @@ import {
   qwen3LossAndGradRef,
 } from "../model/qwen3_ref.ts";
 import { qwen3WeightSpecs } from "../model/weights.ts";
+import { presetConfig } from "../model/config.ts";
+import { initModel } from "../cli/init_model.ts";
 
 const DIR = new URL("./testdata/qwen3/", import.meta.url).pathname;
 
@@ -62,3 +64,30 @@ for (const name of ["toy_tied", "toy_untied_bf16"]) {
     }
   });
 }
+
+/**
+ * The real-vocabulary `tiny` preset: `star init-model --preset tiny --seed 0` is rebuilt here
+ * (about a second) and must give the log-probs torch computed from the checkpoint that command
+ * wrote when the fixture was made; this also pins the seeded init.
+ */
+Deno.test("logProbsRef() on a freshly written tiny preset (seed 0) matches torch float64", async () => {
+  const fx: TorchFixture = JSON.parse(await Deno.readTextFile(join(DIR, "tiny_seed0.torch.json")));
+  const dir = await Deno.makeTempDir();
+  try {
+    await initModel({ config: presetConfig("tiny"), output: dir, seed: 0 });
+    const model = await loadQwen3Ref(dir);
+    const got = logProbsRef(model, fx.seqs, { topK: 5 });
+    for (let s = 0; s < fx.seqs.length; s++) {
+      assertClose(got[s].logprobs, fx.results[s].logprobs, { atol: 1e-10, msg: `seq ${s}` });
+      assertEquals(got[s].topkIds, fx.results[s].topk_ids);
+      const gen = greedyGenerateRef(model, fx.seqs[s], {
+        maxNewTokens: fx.greedy[s].ids.length,
+        useCache: true,
+      });
+      assertEquals(gen.ids, fx.greedy[s].ids);
+      assertClose(gen.logprobs, fx.greedy[s].logprobs, { atol: 1e-10 });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

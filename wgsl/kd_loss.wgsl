@@ -10,6 +10,7 @@
 //   backward  per chunk; one invocation per (row, column): dz = w · (−p·G)  (=, overwrites).
 //   scatter   per chunk, after backward; one invocation per (row, sparse entry): dz[id] += w · g.
 //             Entries are distinct ids per row (g = 0 entries are skipped), so no races.
+//   *_inplace the same two, writing the gradient over the logits (logits_rw).
 // The student's top-m (ids and raw logits) comes from the top-k op. Rows with weight 0 (prompt
 // or padding positions) get a zero gradient. Legend: N rows, C chunk columns, k teacher top-k,
 // m student top-m; WORK = 8 + k + m floats of per-row state.
@@ -47,6 +48,8 @@ const AKL_HEAD_MASS: f32 = 0.5;
 @group(0) @binding(7) var<storage, read_write> parts: array<f32>;    // (N, 8)
 // backward and scatter (logits at 1, teacher_ids at 2, row_info at 3, work at 4, topm_ids at 5)
 @group(0) @binding(6) var<storage, read_write> dlogits: array<f32>;  // (N, ld) chunk window
+// backward_inplace and scatter_inplace: the gradient overwrites the logits
+@group(0) @binding(1) var<storage, read_write> logits_rw: array<f32>; // (N, ld) chunk window
 
 // work layout per row: [0] max, [1] sum exp, [2] target logit, [3] lse, [4] G, [5] g at the
 // target when it is in neither T nor M∖T, [8, 8+k) logits at T then g on T, [8+k, 8+k+m) g on M.
@@ -267,6 +270,21 @@ fn finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
 }
 
+// dz at element i of the chunk (dense part), or none when i is out of range
+fn dense_grad(i: u32, z: f32) -> f32 {
+  let row = i / params.cols;
+  let w = weight_of(row);
+  let ws = row * work_stride();
+  if (w == 0.0) {
+    return 0.0;
+  }
+  return -w * exp(z - work[ws + 3u]) * work[ws + 4u];
+}
+
+fn chunk_at(i: u32) -> u32 {
+  return params.base + (i / params.cols) * params.ld + i % params.cols;
+}
+
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_id) lid: vec3u) {
@@ -274,26 +292,29 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   if (i >= params.rows * params.cols) {
     return;
   }
-  let row = i / params.cols;
-  let c = i % params.cols;
-  let at = params.base + row * params.ld + c;
-  let w = weight_of(row);
-  let ws = row * work_stride();
-  var dz = 0.0;
-  if (w != 0.0) {
-    dz = -w * exp(logits[at] - work[ws + 3u]) * work[ws + 4u];
-  }
-  dlogits[at] = dz;
+  let at = chunk_at(i);
+  dlogits[at] = dense_grad(i, logits[at]);
 }
 
 @compute @workgroup_size(WG)
-fn scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-           @builtin(local_invocation_id) lid: vec3u) {
-  let per_row = params.k + params.m + 1u;
+fn backward_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_id) lid: vec3u) {
   let i = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (i >= params.rows * per_row) {
+  if (i >= params.rows * params.cols) {
     return;
   }
+  let at = chunk_at(i);
+  logits_rw[at] = dense_grad(i, logits_rw[at]);
+}
+
+struct Sparse {
+  at: u32,  // element index in the chunk window
+  g: f32,   // w · g, 0 for none
+}
+
+// the sparse entry e = i % (k + m + 1) of row i / (k + m + 1)
+fn sparse_entry(i: u32) -> Sparse {
+  let per_row = params.k + params.m + 1u;
   let row = i / per_row;
   let e = i % per_row;
   let w = weight_of(row);
@@ -311,8 +332,34 @@ fn scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     g = work[ws + 5u];
   }
   if (w == 0.0 || g == 0.0 || id < params.c0 || id >= params.c0 + params.cols) {
-    return;
+    return Sparse(0u, 0.0);
   }
   let at = params.base + row * params.ld + id - params.c0;
-  dlogits[at] += w * g;
+  return Sparse(at, w * g);
+}
+
+@compute @workgroup_size(WG)
+fn scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid.x;
+  if (i >= params.rows * (params.k + params.m + 1u)) {
+    return;
+  }
+  let s = sparse_entry(i);
+  if (s.g != 0.0) {
+    dlogits[s.at] += s.g;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn scatter_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid.x;
+  if (i >= params.rows * (params.k + params.m + 1u)) {
+    return;
+  }
+  let s = sparse_entry(i);
+  if (s.g != 0.0) {
+    logits_rw[s.at] += s.g;
+  }
 }

@@ -7,7 +7,7 @@
  * The float64 reference with the formulas and their source is train/ckd_loss_ref.ts (kept in
  * train/, which tests compare against; engine/ does not import train/). The student's top-m ids
  * and raw logits come from the top-k op. Not done here: the mean over rows (the caller sums
- * `parts` with the weights) and in-place dlogits (logits and dlogits are distinct buffers).
+ * `parts` with the weights).
  * Legend: N rows, V vocab, C chunk columns, k teacher top-k, m student top-m.
  */
 import code from "../../wgsl/kd_loss.wgsl" with { type: "text" };
@@ -52,6 +52,22 @@ const kdKernel = family(FILE, code, {
     "work:storage",
     "topm_ids:read",
     "dlogits:storage",
+  ],
+  backward_inplace: [
+    "params:uniform",
+    "logits_rw:storage",
+    "teacher_ids:read",
+    "row_info:read",
+    "work:storage",
+    "topm_ids:read",
+  ],
+  scatter_inplace: [
+    "params:uniform",
+    "logits_rw:storage",
+    "teacher_ids:read",
+    "row_info:read",
+    "work:storage",
+    "topm_ids:read",
   ],
 });
 
@@ -195,12 +211,15 @@ export function kdLossFinish(
   );
 }
 
-/** dlogits of one chunk (same layout as its logits): w·(g − p·G), overwritten. */
+/**
+ * dlogits of one chunk (same layout as its logits): w·(g − p·G), overwritten. Without
+ * `dlogits` the gradient is written over the logits themselves (saves the second buffer).
+ */
 export function kdLossBackward(
   rec: Recorder,
   o: KdLossShape & KdChunk & {
     logits: Tensor;
-    dlogits: Tensor;
+    dlogits?: Tensor;
     teacherIds: Tensor;
     topmIds: Tensor;
     rowInfo: Tensor;
@@ -210,21 +229,22 @@ export function kdLossBackward(
   checkShape(o);
   const span = (o.base ?? 0) + Math.max(0, o.rows - 1) * o.ld + o.cols;
   need(o.logits, "KD logits chunk", span);
-  need(o.dlogits, "KD dlogits chunk", span);
+  if (o.dlogits) need(o.dlogits, "KD dlogits chunk", span);
   need(o.teacherIds, "KD teacher ids", o.rows * o.k, "u32");
   need(o.topmIds, "KD student top-m ids", o.rows * o.m, "u32");
   need(o.rowInfo, "KD row info", o.rows * 2, "u32");
   need(o.work, "KD work", kdWorkSize(o));
   if (o.rows === 0 || o.cols === 0) return;
-  const res = {
+  const shared = {
     params: kdParams(rec, o),
-    logits: o.logits,
     teacher_ids: o.teacherIds,
     row_info: o.rowInfo,
     work: o.work,
     topm_ids: o.topmIds,
-    dlogits: o.dlogits,
   };
-  rec.dispatch(kdKernel(rec, "backward", { WG }), res, grid(o.rows * o.cols, WG));
-  rec.dispatch(kdKernel(rec, "scatter", { WG }), res, grid(o.rows * (o.k + o.m + 1), WG));
+  const [back, scatter, res] = o.dlogits
+    ? ["backward", "scatter", { ...shared, logits: o.logits, dlogits: o.dlogits }]
+    : ["backward_inplace", "scatter_inplace", { ...shared, logits_rw: o.logits }];
+  rec.dispatch(kdKernel(rec, back, { WG }), res, grid(o.rows * o.cols, WG));
+  rec.dispatch(kdKernel(rec, scatter, { WG }), res, grid(o.rows * (o.k + o.m + 1), WG));
 }
