@@ -15,6 +15,10 @@ interface Entry {
 
 /** Every command that exists. A command is listed here only once it works. */
 export const COMMANDS: Record<string, Entry> = {
+  score: {
+    summary: "Sim-RL rewards of generations, offline (no GPU needed)",
+    load: () => import("./cli/score.ts"),
+  },
   prepare: {
     summary: "Turn messages+tools rows into prompt/target trainset rows",
     load: () => import("./cli/prepare.ts"),
@@ -26,6 +30,10 @@ export const COMMANDS: Record<string, Entry> = {
   "init-model": {
     summary: "Write a randomly initialised Qwen3 checkpoint (tests, demos)",
     load: () => import("./cli/init_model.ts"),
+  },
+  info: {
+    summary: "Show the GPU adapter, its limits, and self-test the kernels on it",
+    load: () => import("./cli/info.ts"),
   },
 };
 

@@ -386,3 +386,60 @@ function checkShape(fn: string, args: object, want: Record<string, number[]>): v
     }
   }
 }
+
+// ---- self-test for `star info` --------------------------------------------------------------
+
+/** Forward and both backward products on awkward shapes, f32 and bf16 weights, this adapter's variant. */
+export const matmulSelfTest = {
+  name: "matmul",
+  async run(gpu: Gpu): Promise<{ maxRelErr: number; tolerance: number; detail: string }> {
+    const { createTensor, readTensor } = await import("../tensor.ts");
+    const { Recorder } = await import("../recorder.ts");
+    const { relErr } = await import("../self_test.ts");
+    const variant = matmulVariant(gpu);
+    const rec = new Recorder(gpu, "self-test.matmul");
+    let worst = 0;
+    for (const [M, K, N, dtype] of [[5, 37, 70, "f32"], [9, 130, 9, "bf16"]] as const) {
+      const s = { rows: M, inDim: K, outDim: N };
+      const rnd = (n: number, seed: number) =>
+        Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.5);
+      const x = rnd(M * K, 1), w = rnd(N * K, 2), dy = rnd(M * N, 3);
+      const t = (
+        shape: number[],
+        data: Float32Array | undefined,
+        label: string,
+        dt: DType = "f32",
+      ) =>
+        createTensor(gpu, {
+          shape,
+          dtype: dt,
+          label,
+          data: data ?? new Float32Array(shape[0] * shape[1]),
+        });
+      const tx = t([M, K], x, "x"), tw = t([N, K], w, "w", dtype);
+      const ty = t([M, N], undefined, "y"),
+        tdx = t([M, K], undefined, "dx"),
+        tdw = t([N, K], undefined, "dw");
+      matmulForward(rec, { y: ty, x: tx, w: tw, ...s, variant });
+      matmulBackward(rec, {
+        dx: tdx,
+        dw: tdw,
+        dy: t([M, N], dy, "dy"),
+        x: tx,
+        w: tw,
+        ...s,
+        variant,
+      });
+      rec.submit();
+      const wq = await readTensor(gpu, tw); // the weights as stored (bf16-rounded)
+      const ref = matmulBackwardRef(dy, x, wq, s);
+      worst = Math.max(
+        worst,
+        relErr(await readTensor(gpu, ty), matmulForwardRef(x, wq, s)),
+        relErr(await readTensor(gpu, tdx), ref.dx),
+        relErr(await readTensor(gpu, tdw), ref.dw),
+      );
+    }
+    return { maxRelErr: worst, tolerance: 1e-5, detail: `variant ${variant}` };
+  },
+};
