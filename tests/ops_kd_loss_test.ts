@@ -2,7 +2,8 @@
  * The CKD loss kernels (engine/ops/kd_loss.ts) against the float64 reference of
  * train/ckd_loss_ref.ts, on awkward shapes: vocabularies split in uneven chunks (compact chunk
  * buffers and windows of a full logits buffer), k and m from 1 to 128, a zero-weight row, the
- * kd_ratio = 0 (plain CE) path, and the real Qwen3 vocabulary size.
+ * kd_ratio = 0 (plain CE) path, the real Qwen3 vocabulary size, and in place. With compact
+ * chunks the student's top-m comes from the GPU top-k op (engine/ops/topk.ts), as in training.
  */
 import {
   KD_PARTS,
@@ -12,6 +13,7 @@ import {
   kdRowInfo,
   kdWorkSize,
 } from "../engine/ops/kd_loss.ts";
+import { topkChunk } from "../engine/ops/topk.ts";
 import { ckdRowRef, type KdKlType, type TeacherTopk, topmIdsRef } from "../train/ckd_loss_ref.ts";
 import { download, expectClose, f32, NO_GPU, randn, runGpu, upload, zeros } from "./_ops.ts";
 import { assertEquals } from "./assert.ts";
@@ -34,6 +36,18 @@ interface Case {
 }
 
 const CASES: Case[] = [
+  {
+    V: 151936,
+    N: 2,
+    k: 100,
+    m: 100,
+    klType: "akl",
+    kdRatio: 1,
+    l1Coef: 10,
+    chunks: [50000, 50000, 50000, 1936],
+    window: false,
+    seed: 13,
+  },
   {
     V: 1000,
     N: 3,
@@ -185,8 +199,9 @@ async function runCase(c: Case): Promise<void> {
     .all([
       upload("teacher_ids", tIds, "u32"),
       upload("teacher_logprobs", tLp),
-      upload("topm_ids", mIds, "u32"),
-      upload("topm_logits", mLogits),
+      // compact chunks: the GPU top-k op fills these; windows: the CPU's top-m
+      upload("topm_ids", c.window ? mIds : new Uint32Array(N * m), "u32"),
+      upload("topm_logits", c.window ? mLogits : new Float32Array(N * m)),
       upload("row_info", kdRowInfo(targets, weights), "u32"),
       zeros("work", kdWorkSize(shape)),
       zeros("parts", N * KD_PARTS.length),
@@ -216,7 +231,7 @@ async function runCase(c: Case): Promise<void> {
       : { c0: starts[i], cols: c.chunks[i], ld: c.chunks[i] };
 
   await runGpu((rec) => {
-    c.chunks.forEach((_, i) =>
+    c.chunks.forEach((_, i) => {
       kdLossStats(rec, {
         ...shape,
         ...chunk(i),
@@ -225,8 +240,21 @@ async function runCase(c: Case): Promise<void> {
         rowInfo,
         work,
         first: i === 0,
-      })
-    );
+      });
+      // the student's own top-m, running over the chunks (raw logits: no topkFinish)
+      if (!c.window) {
+        topkChunk(rec, {
+          vals: topmLogits,
+          ids: topmIds,
+          x: logitChunks[i],
+          colStart: starts[i],
+          k: m,
+          first: i === 0,
+          rows: N,
+          cols: c.chunks[i],
+        });
+      }
+    });
     kdLossFinish(rec, {
       ...shape,
       teacherIds,
@@ -254,6 +282,9 @@ async function runCase(c: Case): Promise<void> {
     );
   });
 
+  if (!c.window) {
+    assertEquals(Array.from(await download(topmIds)), Array.from(mIds), "GPU top-m ids");
+  }
   const got = await download(parts);
   const col = (name: (typeof KD_PARTS)[number]) =>
     Array.from({ length: N }, (_, r) => got[r * KD_PARTS.length + KD_PARTS.indexOf(name)]);
