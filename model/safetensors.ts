@@ -358,6 +358,27 @@ export class Checkpoint {
     return this.file(name).readF32(name);
   }
 
+  /**
+   * Elements [start, start + count) of a tensor (flat, row-major) as f32: lets a caller move a
+   * table larger than a GPU binding (the 151936-row embedding) in row blocks.
+   */
+  async readF32Range(name: string, start: number, count: number): Promise<Float32Array> {
+    const t = this.info(name);
+    const width = BYTES[t.dtype];
+    if (start < 0 || count < 0 || start + count > numelOf(t.shape)) {
+      throw new CheckpointError(
+        `Cannot read elements [${start}, ${
+          start + count
+        }) of tensor "${name}" with shape [${t.shape}]`,
+      );
+    }
+    const bytes = await this.readBytes(name, {
+      start: start * width,
+      end: (start + count) * width,
+    });
+    return bytesToF32(bytes, t.dtype, name);
+  }
+
   close(): void {
     for (const f of this.files.values()) f.close();
     this.files.clear();

@@ -141,6 +141,13 @@ Deno.test("writeCheckpoint() then Checkpoint.open() round-trips F32, BF16 and F1
       assertEquals([...await ck.readF32("b")], [...bf16ToF32(f32ToBf16(data.b.x))]);
       assertEquals([...await ck.readF32("c")], [...f16ToF32(f32ToF16(data.c.x))]);
       assertEquals(ck.info("c").shape, [2, 2, 3]);
+      // a row block of a tensor, read without the rest
+      assertEquals([...await ck.readF32Range("a", 6, 9)], [...data.a.x.subarray(6, 15)]);
+      assertEquals(
+        [...await ck.readF32Range("b", 2, 3)],
+        [...bf16ToF32(f32ToBf16(data.b.x))].slice(2),
+      );
+      await assertRejects(() => ck.readF32Range("c", 10, 3), /elements \[10, 13\) of tensor "c"/);
     } finally {
       ck.close();
     }
