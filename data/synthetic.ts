@@ -388,7 +388,7 @@ export function synthRow(seed: number, index: number): SynthRow {
   // Parallel calls may use the same tool twice (two cities, two tickers).
   const used = nCalls >= 2 && r.chance(0.25) ? [chosen[0], ...chosen.slice(0, nCalls - 1)] : chosen
     .slice(0, nCalls);
-  const distractors = r.sample(TOOLS.filter((t) => !chosen.includes(t)), r.int(0, 2));
+  const distractors = r.sample(TOOLS.filter((t) => !chosen.includes(t)), r.int(0, 1));
   const offered = r.sample(
     [...new Set([...chosen.slice(0, Math.max(nCalls, 1)), ...distractors])],
     99,

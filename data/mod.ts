@@ -1,0 +1,38 @@
+/**
+ * data/: everything between users' files and token batches. Streaming JSONL, chat templates
+ * rendered as transformers renders them, tokenizers, the STAR trainset conversion
+ * (`star prepare`), the synthetic data set (`star synth`) and micro-batches for the trainers.
+ * Nothing here touches the GPU.
+ */
+export { DataError } from "./errors.ts";
+export { JsonlWriter, type Line, readJsonl, readLines } from "./jsonl.ts";
+export {
+  ChatTemplate,
+  chatTemplateSource,
+  pyJsonDumps,
+  specialTokensOf,
+  TemplateError,
+} from "./chat_template.ts";
+export { QWEN3_SPECIAL_IDS, Tokenizer } from "./tokenizer.ts";
+export {
+  checkMessagesRow,
+  formatTrainsetRow,
+  type MessagesRow,
+  toTrainsetRow,
+  type TrainsetRow,
+} from "./trainset.ts";
+export { prepareFile, type PrepareSummary } from "./prepare.ts";
+export { synthRow, synthRows, TOOLS as SYNTH_TOOLS } from "./synthetic.ts";
+export {
+  attentionSeqs,
+  type BatchOptions,
+  emptyStats,
+  loadTrainset,
+  lossPositions,
+  makeMicroBatches,
+  type MicroBatch,
+  type Sample,
+  type SeqSlot,
+  tokenizeRow,
+  type TokenizeStats,
+} from "./batch.ts";
