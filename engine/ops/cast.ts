@@ -2,6 +2,10 @@
  * Casts between f32, f16 and bf16. f16 and bf16 are stored packed two per u32 (element 2i in the
  * low half). f32 → f16 and f32 → bf16 round to nearest even; NaN stays NaN, overflow gives ±inf.
  */
+import code from "../../wgsl/cast.wgsl" with { type: "text" };
+import { grid, type Recorder } from "../recorder.ts";
+import type { Tensor } from "../tensor.ts";
+import { family, params } from "./_util.ts";
 
 /** Float64 reference: f32 value → f16 bits, round to nearest even. */
 export function f32ToF16BitsRef(x: number): number {
@@ -64,4 +68,48 @@ export function unpack16(words: Uint32Array, n: number): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = (words[i >> 1] >>> (16 * (i & 1))) & 0xffff;
   return out;
+}
+
+// ---- GPU kernels ----------------------------------------------------------------------------
+
+const WG = 256;
+type Float = "f32" | "f16" | "bf16";
+const IO = ["params:uniform", "src:read", "dst:storage"];
+const castKernel = family("wgsl/cast.wgsl", code, {
+  f32_to_f16: IO,
+  f32_to_bf16: IO,
+  f16_to_f32: IO,
+  bf16_to_f32: IO,
+  f16_to_bf16: IO,
+  bf16_to_f16: IO,
+});
+
+/** dst = src converted to dst's dtype (f32, f16 or bf16; same element count). */
+export function castForward(rec: Recorder, o: { dst: Tensor; src: Tensor }): void {
+  const from = o.src.dtype as Float, to = o.dst.dtype as Float;
+  for (const d of [from, to]) {
+    if (d !== "f32" && d !== "f16" && d !== "bf16") {
+      throw new TypeError(`Cannot cast ${from} to ${to}: only f32, f16 and bf16`);
+    }
+  }
+  if (o.src.numel !== o.dst.numel) {
+    throw new RangeError(
+      `Cannot cast "${o.src.label}" [${o.src.shape}] to "${o.dst.label}" [${o.dst.shape}]`,
+    );
+  }
+  if (from === to) {
+    rec.copy(o.src, o.dst);
+    return;
+  }
+  const n = o.src.numel;
+  rec.dispatch(
+    castKernel(rec, `${from}_to_${to}`, { WG }),
+    { params: params(rec, { n }), src: o.src, dst: o.dst },
+    grid(Math.ceil(n / 2), WG),
+  );
+}
+
+/** The gradient of a cast is the cast back: dSrc = dDst in dSrc's dtype. */
+export function castBackward(rec: Recorder, o: { dSrc: Tensor; dDst: Tensor }): void {
+  castForward(rec, { dst: o.dSrc, src: o.dDst });
 }
