@@ -22,7 +22,8 @@ export interface MessagesRow {
 }
 
 export interface TrainsetRow {
-  id?: PyValue;
+  /** The messages row's id; null when it had none (as Python's row.get("id")). */
+  id: PyValue;
   inputs: string;
   targets: string;
 }
@@ -172,16 +173,15 @@ export function toTrainsetRow(
     const reasoning = last.get("reasoning_content");
     if (typeof reasoning === "string") targets = reasoning + targets;
   }
-  const out: TrainsetRow = { inputs, targets };
-  if (row.id !== undefined) out.id = row.id;
-  return out;
+  return { id: row.id ?? null, inputs, targets };
 }
 
 /** One output line as Python's json.dumps(row, ensure_ascii=False) writes it. */
 export function formatTrainsetRow(row: TrainsetRow): string {
-  const m = new Map<string, PyValue>();
-  if (row.id !== undefined) m.set("id", row.id);
-  m.set("inputs", row.inputs);
-  m.set("targets", row.targets);
+  const m = new Map<string, PyValue>([
+    ["id", row.id],
+    ["inputs", row.inputs],
+    ["targets", row.targets],
+  ]);
   return dumpsPyJson(m, { ensureAscii: false });
 }

@@ -1,6 +1,6 @@
 import { prepareFile } from "../data/prepare.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { checkMessagesRow, toTrainsetRow } from "../data/trainset.ts";
+import { checkMessagesRow, formatTrainsetRow, toTrainsetRow } from "../data/trainset.ts";
 import { DataError } from "../data/errors.ts";
 import { parsePyJson } from "../reward/py_json.ts";
 import { assertEquals, assertMatch, assertOk, assertThrows } from "./assert.ts";
@@ -134,6 +134,18 @@ Deno.test("star prepare reports bad rows with file and line, skips them and exit
     await Deno.readTextFile(output),
     '{"id": "a", "inputs": "<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n<think>", "targets": "</think>yo<|im_end|>\\n"}\n' +
       '{"id": "c", "inputs": "<|im_start|>user\\né<|im_end|>\\n<|im_start|>assistant\\n<think>", "targets": "</think>ok<|im_end|>\\n"}\n',
+  );
+});
+
+Deno.test('formatTrainsetRow() writes id null when the row has none, like row.get("id")', async () => {
+  const tokenizer = await Tokenizer.builtin();
+  const r = row(
+    '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}',
+  );
+  const out = formatTrainsetRow(toTrainsetRow(r, tokenizer.chatTemplate(), { file: "m", line: 1 }));
+  assertEquals(
+    out,
+    '{"id": null, "inputs": "<|im_start|>user\\nq<|im_end|>\\n<|im_start|>assistant\\n<think>", "targets": "</think>a<|im_end|>\\n"}',
   );
 });
 
