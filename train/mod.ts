@@ -11,3 +11,4 @@ export * from "./data_order.ts";
 export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./checkpoint.ts";
+export * from "./topk_cache.ts";
