@@ -108,6 +108,12 @@ export class Tokenizer {
     return this.#tok.get_vocab(true).size;
   }
 
+  /** The id of a special token named in tokenizer_config.json (eos_token, pad_token, ...). */
+  specialTokenId(key: "eos_token" | "pad_token" | "bos_token" | "unk_token"): number | undefined {
+    const tok = specialTokensOf(this.config)[key];
+    return typeof tok === "string" ? this.tokenToId(tok) : undefined;
+  }
+
   /** The id of a special token that must exist; throws naming it otherwise. */
   requireId(token: string): number {
     const id = this.tokenToId(token);

@@ -22,6 +22,9 @@ Deno.test("Tokenizer.builtin() maps Qwen3's special tokens to their ids", async 
     assertEquals(QWEN3_SPECIAL_IDS[t as keyof typeof QWEN3_SPECIAL_IDS], id);
   }
   assertEquals(tok.vocabSize, 151669);
+  assertEquals(tok.specialTokenId("eos_token"), 151645);
+  assertEquals(tok.specialTokenId("pad_token"), 151643);
+  assertEquals(tok.specialTokenId("bos_token"), undefined);
 });
 
 Deno.test("Tokenizer.encode() adds no special tokens and gives Qwen2/3 byte-level BPE ids", async () => {
