@@ -15,6 +15,10 @@ interface Entry {
 
 /** Every command that exists. A command is listed here only once it works. */
 export const COMMANDS: Record<string, Entry> = {
+  score: {
+    summary: "Sim-RL rewards of generations, offline (no GPU needed)",
+    load: () => import("./cli/score.ts"),
+  },
   prepare: {
     summary: "Turn messages+tools rows into prompt/target trainset rows",
     load: () => import("./cli/prepare.ts"),

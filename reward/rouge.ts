@@ -7,54 +7,88 @@
 import { porterStem } from "./porter.ts";
 import { pyStrip } from "./_text.ts";
 
-/** Stems are memoised: reply and argument vocabularies repeat a lot. Bounded. */
-const stemCache = new Map<string, string>();
-const STEM_CACHE_MAX = 100_000;
+/**
+ * Stems are interned as small integers, so that the LCS compares numbers. `tokenToId` memoises
+ * token -> stem id; both tables are reset between texts when they grow too big.
+ */
+let tokenToId = new Map<string, number>();
+let stemToId = new Map<string, number>();
+let idToStem: string[] = [];
+const MEMO_MAX = 200_000;
 
-function stemCached(token: string): string {
-  let s = stemCache.get(token);
-  if (s === undefined) {
-    s = porterStem(token);
-    if (stemCache.size >= STEM_CACHE_MAX) stemCache.clear();
-    stemCache.set(token, s);
+function resetIfBig(): void {
+  if (tokenToId.size < MEMO_MAX) return;
+  tokenToId = new Map();
+  stemToId = new Map();
+  idToStem = [];
+}
+
+function tokenId(token: string): number {
+  let id = tokenToId.get(token);
+  if (id === undefined) {
+    const stem = token.length > 3 ? porterStem(token) : token;
+    id = stemToId.get(stem);
+    if (id === undefined) {
+      id = idToStem.length;
+      idToStem.push(stem);
+      stemToId.set(stem, id);
+    }
+    tokenToId.set(token, id);
   }
-  return s;
+  return id;
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a);
 }
 
 /**
- * rouge_score's tokenizer. Python's lower() maps only three kinds of characters into [a-z0-9]:
- * ASCII letters, U+0130 (to "i" plus a combining dot, which then separates) and the Kelvin
- * sign U+212A (to "k"); every other character ends up a separator.
+ * rouge_score's tokenizer, giving stem ids. Python's lower() maps only three kinds of
+ * characters into [a-z0-9]: ASCII letters, U+0130 (to "i" plus a combining dot, which then
+ * separates) and the Kelvin sign U+212A (to "k"); every other character is a separator.
  */
-export function rougeTokens(text: string): string[] {
-  const tokens: string[] = [];
-  let cur = "";
-  const flush = () => {
-    if (cur !== "") {
-      tokens.push(cur.length > 3 ? stemCached(cur) : cur);
-      cur = "";
+function tokenIds(text: string): number[] {
+  const ids: number[] = [];
+  const n = text.length;
+  let token = "";
+  let start = -1; // start of the pending ASCII run
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : -1;
+    if (isAlnum(c)) {
+      if (start < 0) start = i;
+      continue;
     }
-  };
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) cur += text[i];
-    else if (c >= 0x41 && c <= 0x5a) cur += String.fromCharCode(c + 32);
-    else if (c === 0x130) {
-      cur += "i";
-      flush();
-    } else if (c === 0x212a) cur += "k";
-    else flush();
+    if (start >= 0) {
+      token += text.slice(start, i);
+      start = -1;
+    }
+    if (c === 0x212a) {
+      token += "k"; // the Kelvin sign continues the token
+      continue;
+    }
+    if (c === 0x130) token += "i"; // then a combining dot, a separator
+    if (token !== "") {
+      ids.push(tokenId(token.toLowerCase()));
+      token = "";
+    }
   }
-  flush();
-  return tokens;
+  return ids;
 }
 
-/** Length of the longest common subsequence of two token lists (one DP row). */
-export function lcsLength(a: string[], b: string[]): number {
+/** The stemmed tokens of a text (rouge_score's tokenize with use_stemmer=True). */
+export function rougeTokens(text: string): string[] {
+  resetIfBig();
+  return tokenIds(text).map((id) => idToStem[id]);
+}
+
+/** Length of the longest common subsequence of two id lists (one DP row, reused). */
+let row = new Int32Array(256);
+export function lcsLength(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length === 0 || b.length === 0) return 0;
-  const row = new Int32Array(b.length + 1);
+  if (row.length < b.length + 1) row = new Int32Array(2 * b.length + 2);
+  row.fill(0, 0, b.length + 1);
   for (let i = 0; i < a.length; i++) {
-    let diag = 0; // row[j] of the previous i, before it was overwritten
+    let diag = 0; // row[j - 1] of the previous i
     const ai = a[i];
     for (let j = 1; j <= b.length; j++) {
       const up = row[j];
@@ -66,7 +100,7 @@ export function lcsLength(a: string[], b: string[]): number {
 }
 
 /** ROUGE-L F-measure of prediction tokens against target tokens (rouge_score's `_score_lcs`). */
-export function rougeLTokens(pred: string[], target: string[]): number {
+export function rougeLTokens(pred: ArrayLike<number>, target: ArrayLike<number>): number {
   if (pred.length === 0 || target.length === 0) return 0;
   const lcs = lcsLength(target, pred);
   const precision = lcs / pred.length;
@@ -76,7 +110,8 @@ export function rougeLTokens(pred: string[], target: string[]): number {
 
 /** ROUGE-L F-measure of `pred` against `target` texts. */
 export function rougeL(pred: string, target: string): number {
-  return rougeLTokens(rougeTokens(pred), rougeTokens(target));
+  resetIfBig();
+  return rougeLTokens(tokenIds(pred), tokenIds(target));
 }
 
 /** The reward's text similarity: exact match 1, blank 0, else ROUGE-L F. */
