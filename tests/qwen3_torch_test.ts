@@ -91,3 +91,33 @@ Deno.test("logProbsRef() on a freshly written tiny preset (seed 0) matches torch
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * The exact Qwen3-0.6B shape (bf16 random weights, seed 0), 32 tokens. Slow (about a minute and
+ * 5 GB of float64 weights), so it runs only with STAR_SLOW=1.
+ */
+Deno.test({
+  name: "logProbsRef() on the qwen3-0.6b preset (seed 0, bf16) matches torch float64 on 32 tokens",
+  ignore: Deno.env.get("STAR_SLOW") !== "1",
+  fn: async () => {
+    const fx: TorchFixture = JSON.parse(
+      await Deno.readTextFile(join(DIR, "qwen3-0.6b_seed0_bf16.torch.json")),
+    );
+    const dir = await Deno.makeTempDir();
+    try {
+      await initModel({ config: presetConfig("qwen3-0.6b"), output: dir, seed: 0 });
+      const model = await loadQwen3Ref(dir);
+      const [got] = logProbsRef(model, fx.seqs, { topK: 5 });
+      assertClose(got.logprobs, fx.results[0].logprobs, { atol: 1e-9 });
+      assertEquals(got.topkIds, fx.results[0].topk_ids);
+      const gen = greedyGenerateRef(model, fx.seqs[0], {
+        maxNewTokens: fx.greedy[0].ids.length,
+        useCache: true,
+      });
+      assertEquals(gen.ids, fx.greedy[0].ids);
+      assertClose(gen.logprobs, fx.greedy[0].logprobs, { atol: 1e-9 });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
