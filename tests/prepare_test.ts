@@ -167,3 +167,37 @@ Deno.test("star prepare reads stdin and writes stdout; usage errors exit 2", asy
   assertEquals(m.code, 1);
   assertMatch(m.stderr, /Cannot open "\/nonexistent\.jsonl": no such file/);
 });
+
+Deno.test("star prepare --tokenizer DIR renders that tokenizer's own chat template", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/tokenizer.json`,
+    JSON.stringify({
+      version: "1.0",
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: { type: "Whitespace" },
+      post_processor: null,
+      decoder: null,
+      model: { type: "WordLevel", vocab: { "a": 0 }, unk_token: "a" },
+    }),
+  );
+  // A template in the shape of Qwen's: tools as tojson, a header per message.
+  await Deno.writeTextFile(
+    `${dir}/tokenizer_config.json`,
+    JSON.stringify({
+      chat_template:
+        "{%- for t in tools or [] %}{{ t | tojson }}\n{% endfor %}{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}",
+    }),
+  );
+  const r = await star(
+    ["prepare", "--tokenizer", dir, "--input", "-", "--output", "-"],
+    '{"id": 1, "messages": [{"role": "user", "content": " q "}, {"role": "assistant", "content": "a"}], "tools": [{"n": 1.0}]}\n',
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(
+    r.stdout,
+    // What Python's jinja2 renders for this template ("{%-" eats the newline before it).
+    '{"id": 1, "inputs": "{\\"n\\": 1.0}\\n<|im_start|>user\\nq<|im_end|><|im_start|>assistant<think>", "targets": "</think>a<|im_end|>"}\n',
+  );
+});
