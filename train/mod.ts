@@ -12,3 +12,5 @@ export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./checkpoint.ts";
 export * from "./topk_cache.ts";
+export * from "./loop.ts";
+export * from "./ref_backend.ts";
