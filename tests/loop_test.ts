@@ -3,7 +3,7 @@
  * its last checkpoint and writes the same metrics as an uninterrupted run; non-finite steps are
  * skipped and counted; a finished run re-run only rewrites final/.
  */
-import { assertEquals } from "./assert.ts";
+import { assertClose, assertEquals } from "./assert.ts";
 import { join } from "node:path";
 import { presetConfig, type Qwen3Config } from "../model/config.ts";
 import { loadQwen3Ref, randomQwen3Ref } from "../model/qwen3_ref.ts";
@@ -192,3 +192,59 @@ Deno.test("trainLoop() skips and counts a step whose loss is not finite", async 
   ]);
   assertEquals((await resumePoint(out))?.state.skipped_steps, 1);
 });
+
+interface TorchRun {
+  config: Record<string, unknown> & { kd_kl_type: "fkl" | "akl"; kd_ratio: number };
+  data: CkdSample[];
+  metrics: Record<string, number>[];
+}
+
+for (const kind of ["akl", "fkl"]) {
+  Deno.test(`trainLoop() + CkdRefBackend reproduce a torch CKD run step by step (${kind})`, async () => {
+    const here = new URL("./testdata/", import.meta.url).pathname;
+    const fx: TorchRun = JSON.parse(
+      await Deno.readTextFile(join(here, `ckd/train_${kind}.torch.json`)),
+    );
+    const c = fx.config as unknown as LoopConfig & {
+      adam_betas: [number, number];
+      adam_eps: number;
+      weight_decay: number;
+      kd_topk: number;
+      kd_student_topm: number;
+      kd_kl_l1_coef: number;
+    };
+    const out = await Deno.makeTempDir();
+    const backend = await CkdRefBackend.load({
+      student: join(here, "ckd/student"),
+      teacher: join(here, "qwen3/toy_untied_bf16"),
+      ckd: {
+        klType: fx.config.kd_kl_type,
+        kdRatio: fx.config.kd_ratio,
+        l1Coef: c.kd_kl_l1_coef,
+        topm: c.kd_student_topm,
+        topk: c.kd_topk,
+      },
+      adam: { betas: c.adam_betas, eps: c.adam_eps, weightDecay: c.weight_decay },
+    });
+    await trainLoop({
+      cfg: { ...c, output_dir: out, save_steps: -1 },
+      rows: fx.data.length,
+      makeBatch: (rows) => rows.map((r) => fx.data[r]),
+      backend,
+      progress: false,
+    });
+    const got = await readMetrics(join(out, "metrics.jsonl"));
+    assertEquals(got.length, fx.metrics.length);
+    got.forEach((row, i) => {
+      const want = fx.metrics[i];
+      assertEquals([row.step, row.tokens], [want.step, want.tokens]);
+      for (const k of ["loss", "lr", "grad_norm", "kd_fkl", "kd_tail", "kd_ce"]) {
+        assertClose(row[k] as number, want[k], {
+          rtol: 1e-9,
+          atol: 1e-12,
+          msg: `step ${row.step} ${k}`,
+        });
+      }
+    });
+  });
+}
