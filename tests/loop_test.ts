@@ -248,3 +248,22 @@ for (const kind of ["akl", "fkl"]) {
     });
   });
 }
+
+Deno.test("LoopConfig is satisfied by a parsed CKD config and a parsed Sim-RL config", async () => {
+  const { ckdConfigSchema, parseConfig, simrlConfigSchema } = await import("../train/config.ts");
+  const ckdCfg: LoopConfig = parseConfig(
+    "student: s\nteacher: t\ndata: d.jsonl\noutput_dir: o\n",
+    ckdConfigSchema,
+    "/x/ckd.yaml",
+  );
+  const simCfg: LoopConfig = parseConfig(
+    "pretrain: p\ndata: d.jsonl\noutput_dir: o\n",
+    simrlConfigSchema,
+    "/x/simrl.yaml",
+  );
+  assertEquals([ckdCfg.lr_scheduler, ckdCfg.save_steps, simCfg.train_batch_size], [
+    "cosine_with_min_lr",
+    -1,
+    128,
+  ]);
+});
