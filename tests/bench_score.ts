@@ -82,46 +82,56 @@ export function* benchRows(n: number, seed = 1): Generator<string> {
   }
 }
 
+export interface ScoreBench {
+  rows: number;
+  kbPerRow: number;
+  seconds: number;
+  rowsPerSecond: number;
+  summary: string;
+}
+
+/** Writes n rows to a temporary file and times `star score` on them, process start included. */
+export async function benchScore(n: number, opts: { compiled?: string } = {}): Promise<ScoreBench> {
+  const dir = await Deno.makeTempDir({ prefix: "star_bench_score_" });
+  try {
+    const input = `${dir}/rows.jsonl`;
+    const file = await Deno.open(input, { write: true, create: true });
+    const enc = new TextEncoder();
+    let chunk: string[] = [];
+    for (const row of benchRows(n)) {
+      chunk.push(row);
+      if (chunk.length === 1000) {
+        await file.write(enc.encode(chunk.join("\n") + "\n"));
+        chunk = [];
+      }
+    }
+    if (chunk.length) await file.write(enc.encode(chunk.join("\n") + "\n"));
+    file.close();
+    const bytes = (await Deno.stat(input)).size;
+    const root = new URL("..", import.meta.url).pathname;
+    const flags = ["score", "--input", input, "--output", `${dir}/out.jsonl`];
+    const [exe, args] = opts.compiled
+      ? [opts.compiled, flags]
+      : [Deno.execPath(), ["run", "-A", "main.ts", ...flags]];
+    const t0 = performance.now();
+    const res = await new Deno.Command(exe, { args, cwd: root, stderr: "piped" }).output();
+    const seconds = (performance.now() - t0) / 1000;
+    const summary = new TextDecoder().decode(res.stderr).trim();
+    if (res.code !== 0) throw new Error(`star score exited ${res.code}: ${summary}`);
+    return { rows: n, kbPerRow: bytes / n / 1024, seconds, rowsPerSecond: n / seconds, summary };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 if (import.meta.main) {
   const n = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 200_000);
   const ci = Deno.args.indexOf("--compiled");
-  const bin = ci >= 0 ? Deno.args[ci + 1] : null;
-  const dir = await Deno.makeTempDir({ prefix: "star_bench_score_" });
-  const input = `${dir}/rows.jsonl`;
-  const file = await Deno.open(input, { write: true, create: true });
-  const enc = new TextEncoder();
-  let chunk: string[] = [];
-  for (const row of benchRows(n)) {
-    chunk.push(row);
-    if (chunk.length === 1000) {
-      await file.write(enc.encode(chunk.join("\n") + "\n"));
-      chunk = [];
-    }
-  }
-  if (chunk.length) await file.write(enc.encode(chunk.join("\n") + "\n"));
-  file.close();
-  const bytes = (await Deno.stat(input)).size;
-  const root = new URL("..", import.meta.url).pathname;
-  const [exe, args] = bin
-    ? [bin, ["score", "--input", input, "--output", `${dir}/out.jsonl`]]
-    : [Deno.execPath(), [
-      "run",
-      "-A",
-      "main.ts",
-      "score",
-      "--input",
-      input,
-      "--output",
-      `${dir}/out.jsonl`,
-    ]];
-  const t0 = performance.now();
-  const res = await new Deno.Command(exe, { args, cwd: root, stderr: "piped" }).output();
-  const secs = (performance.now() - t0) / 1000;
-  const err = new TextDecoder().decode(res.stderr).trim();
-  await Deno.remove(dir, { recursive: true });
-  if (res.code !== 0) throw new Error(`star score exited ${res.code}: ${err}`);
+  const compiled = ci >= 0 ? Deno.args[ci + 1] : undefined;
+  const b = await benchScore(n, { compiled });
   console.log(
-    `score: ${n} rows (${(bytes / n / 1024).toFixed(2)} KB/row) in ${secs.toFixed(2)} s = ` +
-      `${Math.round(n / secs)} rows/s end to end${bin ? " (compiled)" : ""}\n  ${err}`,
+    `score: ${n} rows (${b.kbPerRow.toFixed(2)} KB/row) in ${b.seconds.toFixed(2)} s = ` +
+      `${Math.round(b.rowsPerSecond)} rows/s end to end${compiled ? " (compiled)" : ""}\n  ` +
+      b.summary,
   );
 }

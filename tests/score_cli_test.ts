@@ -112,3 +112,45 @@ async function starEnv(args: string[]) {
   }).output();
   return { code: out.code };
 }
+
+Deno.test({
+  name: "star score streams 1,000,000 rows from stdin with bounded memory (STAR_SLOW_TESTS=1)",
+  ignore: Deno.env.get("STAR_SLOW_TESTS") !== "1",
+  async fn() {
+    const root = new URL("..", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", "score", "--input", "-", "--output", "/dev/null"],
+      cwd: root,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Peak resident memory of the scorer, sampled while the rows stream in.
+    const rss: number[] = [];
+    const poll = setInterval(() => {
+      try {
+        const m = Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmRSS:\s+(\d+)/);
+        if (m) rss.push(Number(m[1]) / 1024);
+      } catch { /* exited */ }
+    }, 100);
+    const w = child.stdin.getWriter();
+    const enc = new TextEncoder();
+    let chunk: string[] = [];
+    for (const row of benchRows(1_000_000, 9)) {
+      chunk.push(row);
+      if (chunk.length === 1000) {
+        await w.write(enc.encode(chunk.join("\n") + "\n"));
+        chunk = [];
+      }
+    }
+    await w.close();
+    const out = await child.output();
+    clearInterval(poll);
+    assertEquals(out.code, 0);
+    assertMatch(new TextDecoder().decode(out.stderr), /1000000 rows/);
+    // 2.3 GB of input went through; memory stays at the level of the first tenth of the run.
+    const early = Math.max(...rss.slice(0, Math.ceil(rss.length / 10)));
+    const peak = Math.max(...rss);
+    assertEquals(peak < 400 && peak < 2 * early, true, `peak ${peak} MB, early ${early} MB`);
+  },
+});
