@@ -9,6 +9,7 @@ import {
   KD_PARTS,
   kdLossBackward,
   kdLossFinish,
+  kdLossReduce,
   kdLossStats,
   kdRowInfo,
   kdWorkSize,
@@ -206,6 +207,7 @@ async function runCase(c: Case): Promise<void> {
       zeros("work", kdWorkSize(shape)),
       zeros("parts", N * KD_PARTS.length),
     ]);
+  const acc = await upload("acc", [0.5, 0, 0, 0, 0, 0, 0, 0]);
   // logits as compact (N, C) chunk buffers, or one (N, V) buffer bound by windows
   const starts = c.chunks.map((_, i) => c.chunks.slice(0, i).reduce((a, b) => a + b, 0));
   const chunkOf = (i: number) => {
@@ -268,6 +270,7 @@ async function runCase(c: Case): Promise<void> {
       l1Coef: c.l1Coef,
       kdRatio: c.kdRatio,
     });
+    kdLossReduce(rec, { parts, rowInfo, acc, rows: N });
     c.chunks.forEach((_, i) =>
       kdLossBackward(rec, {
         ...shape,
@@ -297,6 +300,16 @@ async function runCase(c: Case): Promise<void> {
     expectClose(col("rkl"), ref.map((r) => r.rkl), tol, "rkl");
     expectClose(col("tail"), ref.map((r) => r.tail), tol, "tail");
   }
+  // the weighted sums, added to what the accumulator held
+  const sums = await download(acc);
+  const wsum = (f: (r: (typeof ref)[number]) => number) =>
+    ref.reduce((a, r, i) => a + weights[i] * f(r), 0);
+  expectClose(
+    [sums[0], sums[4], sums[5]],
+    [0.5 + wsum((r) => r.loss), wsum((r) => r.tail), wsum((r) => r.ce)],
+    tol,
+    "reduced loss, tail, ce",
+  );
   // gradients: the weighted reference, at the scale of the row's largest entry
   const dz = new Float64Array(N * V);
   if (c.window) dz.set(await download(dfull!));

@@ -363,3 +363,37 @@ fn scatter_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     logits_rw[s.at] += s.g;
   }
 }
+
+// reduce: acc[j] += Σ_rows w · parts[row, j] for the 8 part columns, one workgroup, rows in a
+// fixed order (deterministic). With w = 1/(targets · micro-batches) the accumulator ends the
+// step holding the step's means (loss, kl, fkl, rkl, tail, ce; lse and G are summed too).
+@group(0) @binding(1) var<storage, read> parts_r: array<f32>;        // (N, 8)
+@group(0) @binding(2) var<storage, read> row_info_r: array<u32>;     // (N, 2)
+@group(0) @binding(3) var<storage, read_write> acc: array<f32>;      // (8)
+
+var<workgroup> r_red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn reduce(@builtin(local_invocation_id) lid: vec3u) {
+  for (var j = 0u; j < 8u; j++) {
+    var s = 0.0;
+    for (var r = lid.x; r < params.rows; r += WG) {
+      let w = bitcast<f32>(row_info_r[2u * r + 1u]);
+      if (w != 0.0) {
+        s += w * parts_r[r * 8u + j];
+      }
+    }
+    r_red[lid.x] = s;
+    workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h = h / 2u) {
+      if (lid.x < h) {
+        r_red[lid.x] += r_red[lid.x + h];
+      }
+      workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+      acc[j] += r_red[0];
+    }
+    workgroupBarrier();
+  }
+}

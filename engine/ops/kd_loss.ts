@@ -4,10 +4,10 @@
  *   for each chunk: kdLossStats      (online max / sum-exp, gathers at teacher ids and target)
  *   once:           kdLossFinish     (lse, loss parts (N, 8), sparse gradient, G = Σ g)
  *   for each chunk: kdLossBackward   (dlogits = w·(g − p·G), dense part then sparse scatter)
+ *   optionally:     kdLossReduce     (acc (8) += Σ_rows w·parts: the step's means, no readback)
  * The float64 reference with the formulas and their source is train/ckd_loss_ref.ts (kept in
  * train/, which tests compare against; engine/ does not import train/). The student's top-m ids
- * and raw logits come from the top-k op. Not done here: the mean over rows (the caller sums
- * `parts` with the weights).
+ * and raw logits come from the top-k op.
  * Legend: N rows, V vocab, C chunk columns, k teacher top-k, m student top-m.
  */
 import code from "../../wgsl/kd_loss.wgsl" with { type: "text" };
@@ -53,6 +53,7 @@ const kdKernel = family(FILE, code, {
     "topm_ids:read",
     "dlogits:storage",
   ],
+  reduce: ["params:uniform", "parts_r:read", "row_info_r:read", "acc:storage"],
   backward_inplace: [
     "params:uniform",
     "logits_rw:storage",
@@ -247,4 +248,28 @@ export function kdLossBackward(
     : ["backward_inplace", "scatter_inplace", { ...shared, logits_rw: o.logits }];
   rec.dispatch(kdKernel(rec, back, { WG }), res, grid(o.rows * o.cols, WG));
   rec.dispatch(kdKernel(rec, scatter, { WG }), res, grid(o.rows * (o.k + o.m + 1), WG));
+}
+
+/**
+ * acc (8) += Σ_rows w·parts[row] (w from rowInfo). With w = 1/(target tokens × micro-batches)
+ * and acc cleared at the start of a step, acc holds the step's mean loss and parts at its end.
+ */
+export function kdLossReduce(
+  rec: Recorder,
+  o: { parts: Tensor; rowInfo: Tensor; acc: Tensor; rows: number },
+): void {
+  need(o.parts, "KD parts", o.rows * KD_PARTS.length);
+  need(o.rowInfo, "KD row info", o.rows * 2, "u32");
+  need(o.acc, "KD accumulator", KD_PARTS.length);
+  if (o.rows === 0) return;
+  rec.dispatch(
+    kdKernel(rec, "reduce", { WG }),
+    {
+      params: kdParams(rec, { rows: o.rows, k: 0, m: 0 }),
+      parts_r: o.parts,
+      row_info_r: o.rowInfo,
+      acc: o.acc,
+    },
+    [1],
+  );
 }
