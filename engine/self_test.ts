@@ -5,6 +5,7 @@
  */
 import { checkErrors, type Gpu } from "./device.ts";
 import { matmulSelfTest } from "./ops/matmul.ts";
+import { OPS_SELF_TESTS } from "./ops/self_tests.ts";
 
 export interface SelfTestResult {
   /** Largest error relative to the output's scale, over everything compared. */
@@ -21,6 +22,7 @@ export interface SelfTest {
 /** One entry per kernel family, run in this order. */
 export const SELF_TESTS: SelfTest[] = [
   matmulSelfTest,
+  ...OPS_SELF_TESTS,
 ];
 
 export interface SelfTestReport {
