@@ -191,7 +191,7 @@ export const OPS_SELF_TESTS = [
       }),
   },
   {
-    name: "softmax+ce",
+    name: "softmax_ce",
     run: (gpu: Gpu) =>
       check(gpu, "softmax", 1e-5, (t, rec) => {
         // Two vocabulary chunks of 13 and 30 columns, 3 rows.
