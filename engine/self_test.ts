@@ -4,6 +4,7 @@
  * whether this adapter computes correctly. Adding a family is one entry in the table.
  */
 import { checkErrors, type Gpu } from "./device.ts";
+import { kdLossSelfTest } from "./ops/kd_loss.ts";
 import { matmulSelfTest } from "./ops/matmul.ts";
 import { OPS_SELF_TESTS } from "./ops/self_tests.ts";
 
@@ -23,6 +24,7 @@ export interface SelfTest {
 export const SELF_TESTS: SelfTest[] = [
   matmulSelfTest,
   ...OPS_SELF_TESTS,
+  kdLossSelfTest,
 ];
 
 export interface SelfTestReport {

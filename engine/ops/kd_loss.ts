@@ -12,6 +12,7 @@
  */
 import code from "../../wgsl/kd_loss.wgsl" with { type: "text" };
 import { grid, type Recorder } from "../recorder.ts";
+import type { Gpu } from "../device.ts";
 import type { Tensor } from "../tensor.ts";
 import { family, need, params } from "./_util.ts";
 
@@ -273,3 +274,111 @@ export function kdLossReduce(
     [1],
   );
 }
+
+/**
+ * `star info` self-test: fkl + tail + CE mix (kd_ratio 0.75) over a vocabulary of 37 in two
+ * chunks, with the student's top-m from the top-k op, against a float64 evaluation written out
+ * here (engine/ does not import the train/ reference): loss and dlogits.
+ */
+export const kdLossSelfTest = {
+  name: "kd_loss",
+  async run(gpu: Gpu): Promise<{ maxRelErr: number; tolerance: number }> {
+    const { createTensor, readTensor } = await import("../tensor.ts");
+    const { Recorder } = await import("../recorder.ts");
+    const { relErr } = await import("../self_test.ts");
+    const { topkChunk } = await import("./topk.ts");
+    const V = 37, N = 2, k = 5, m = 4, ratio = 0.75, lambda = 10, chunks = [[0, 20], [20, 17]];
+    const z = Float32Array.from({ length: N * V }, (_, i) => Math.sin(i * 12.9898) * 3);
+    const tz = Float64Array.from({ length: N * V }, (_, i) => Math.cos(i * 4.1414) * 4);
+    const targets = [3, 30];
+    // float64 reference: teacher top-k log-probs, then the loss and dlogits per row
+    const lse = (x: ArrayLike<number>) => {
+      const mx = Math.max(...Array.from(x));
+      return mx + Math.log(Array.from(x).reduce((a, v) => a + Math.exp(v - mx), 0));
+    };
+    const top = (x: ArrayLike<number>, n: number) =>
+      Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[b] - x[a] || a - b)
+        .slice(0, n);
+    const tIds: number[] = [], tLp: number[] = [], refLoss: number[] = [];
+    const refGrad = new Float64Array(N * V);
+    for (let r = 0; r < N; r++) {
+      const zr = Array.from(z.subarray(r * V, (r + 1) * V)), tr = tz.subarray(r * V, (r + 1) * V);
+      const tl = lse(tr), sl = lse(zr);
+      const T = top(tr, k), M = top(zr, m).filter((i) => !T.includes(i));
+      const p = zr.map((x) => Math.exp(x - sl));
+      let fkl = 0, tail = 0;
+      const g = new Map<number, number>();
+      for (const j of T) {
+        const lpT = Math.fround(tr[j] - tl);
+        tIds.push(j);
+        tLp.push(lpT);
+        fkl += Math.exp(lpT) * (lpT - (zr[j] - sl));
+        g.set(j, -ratio * Math.exp(lpT));
+      }
+      for (const i of M) {
+        tail += p[i];
+        g.set(i, ratio * lambda * p[i]);
+      }
+      g.set(targets[r], (g.get(targets[r]) ?? 0) - (1 - ratio));
+      refLoss.push(ratio * (fkl + lambda * tail) + (1 - ratio) * (sl - zr[targets[r]]));
+      const G = [...g.values()].reduce((a, b) => a + b, 0);
+      for (let a = 0; a < V; a++) refGrad[r * V + a] = (g.get(a) ?? 0) - p[a] * G;
+    }
+    const t = (data: ArrayLike<number>, dtype: "f32" | "u32" = "f32") =>
+      createTensor(gpu, {
+        shape: [data.length],
+        dtype,
+        label: "self-test.kd_loss",
+        data: dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data),
+      });
+    const shape = { rows: N, k, m };
+    const logits = chunks.map(([c0, cols]) => {
+      const out = new Float32Array(N * cols);
+      for (let r = 0; r < N; r++) out.set(z.subarray(r * V + c0, r * V + c0 + cols), r * cols);
+      return t(out);
+    });
+    const io = {
+      teacherIds: t(tIds, "u32"),
+      teacherLogprobs: t(tLp),
+      topmIds: t(new Uint32Array(N * m), "u32"),
+      topmLogits: t(new Float32Array(N * m)),
+      rowInfo: t(kdRowInfo(targets, [1, 1]), "u32"),
+      work: t(new Float32Array(kdWorkSize(shape))),
+      parts: t(new Float32Array(N * KD_PARTS.length)),
+    };
+    const rec = new Recorder(gpu, "self-test.kd_loss");
+    chunks.forEach(([c0, cols], i) => {
+      const c = { c0, cols, ld: cols };
+      kdLossStats(rec, { ...shape, ...c, ...io, logits: logits[i], first: i === 0 });
+      topkChunk(rec, {
+        vals: io.topmLogits,
+        ids: io.topmIds,
+        x: logits[i],
+        colStart: c0,
+        k: m,
+        first: i === 0,
+        rows: N,
+        cols,
+      });
+    });
+    kdLossFinish(rec, { ...shape, ...io, klType: "fkl", l1Coef: lambda, kdRatio: ratio });
+    chunks.forEach(([c0, cols], i) =>
+      kdLossBackward(rec, { ...shape, c0, cols, ld: cols, ...io, logits: logits[i] })
+    );
+    rec.submit();
+    const parts = await readTensor(gpu, io.parts);
+    const loss = Array.from({ length: N }, (_, r) => parts[r * KD_PARTS.length]);
+    const grad = new Float64Array(N * V);
+    for (let i = 0; i < chunks.length; i++) {
+      const [c0, cols] = chunks[i];
+      const d = await readTensor(gpu, logits[i]);
+      for (let r = 0; r < N; r++) {
+        for (let c = 0; c < cols; c++) grad[r * V + c0 + c] = d[r * cols + c];
+      }
+    }
+    return {
+      maxRelErr: Math.max(relErr(loss, refLoss), relErr(grad, refGrad)),
+      tolerance: 1e-5,
+    };
+  },
+};
