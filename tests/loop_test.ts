@@ -93,7 +93,8 @@ async function run(p: { student: string; teacher: string }, out: string, stopAt?
   });
 }
 
-const strip = (rows: Record<string, unknown>[]) => rows.map(({ seconds: _s, ...r }) => r);
+const strip = (rows: Record<string, unknown>[]) =>
+  rows.map(({ seconds: _s, tokens_per_second: _t, ...r }) => r);
 
 Deno.test("trainLoop() killed after step 5 and re-run matches the uninterrupted run's metrics", async () => {
   const p = await setup();

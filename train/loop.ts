@@ -191,11 +191,21 @@ export async function trainLoop<Batch>(o: LoopOptions<Batch>): Promise<LoopResul
       lastLr = lr;
       tokensSeen += tokens;
       const seconds = (performance.now() - t0) / 1000;
-      const row: MetricsRow = { step, loss, lr, grad_norm: norm, tokens, seconds, ...parts };
+      const tokensPerSecond = tokens / Math.max(seconds, 1e-9);
+      const row: MetricsRow = {
+        step,
+        loss,
+        lr,
+        grad_norm: norm,
+        tokens,
+        seconds,
+        tokens_per_second: tokensPerSecond,
+        ...parts,
+      };
       if (!finite) row.skipped = true;
       await metrics.write(row);
       if (progress && (step % (cfg.logging_steps ?? 1) === 0 || step === budget.totalSteps)) {
-        progress.update({ step, loss, lr, tokensPerSecond: tokens / Math.max(seconds, 1e-9) });
+        progress.update({ step, loss, lr, tokensPerSecond });
       }
       await o.onStep?.(row);
       if (cfg.save_steps > 0 && step % cfg.save_steps === 0 && step < budget.totalSteps) {
