@@ -59,7 +59,10 @@ export function scoreLine(text: string, line: number, file: string): LineResult 
       format: r.format,
     };
   } catch (e) {
-    if (!(e instanceof RewardError)) throw e;
+    if (!(e instanceof RewardError)) {
+      // A defect of ours, or a runtime limit: report it on this row and go on with the rest.
+      return errorRow(idText, line, file, `cannot be scored (${String(e).split("\n")[0]})`);
+    }
     const field = e.field === "label"
       ? (Object.hasOwn(row, "label") ? "label" : "targets")
       : (Object.hasOwn(row, "prompt") ? "prompt" : "inputs");

@@ -29,29 +29,41 @@ function isVowelLetter(c: string): boolean {
   return c === "a" || c === "e" || c === "i" || c === "o" || c === "u";
 }
 
-/** Porter's consonant: not a vowel letter, and `y` only when it follows a vowel (or starts). */
+/**
+ * Porter's consonant: not a vowel letter, and `y` only when it follows a vowel (or starts the
+ * word). A run of y's alternates, so the answer comes from the letter before the run.
+ */
 function isConsonant(w: string, i: number): boolean {
   const c = w[i];
   if (isVowelLetter(c)) return false;
-  if (c === "y") return i === 0 ? true : !isConsonant(w, i - 1);
-  return true;
+  if (c !== "y") return true;
+  let j = i;
+  while (j > 0 && w[j - 1] === "y") j--;
+  // w[j] is the first y of the run: a consonant at the start or after a vowel.
+  const first = j === 0 || isVowelLetter(w[j - 1]);
+  return (i - j) % 2 === 0 ? first : !first;
+}
+
+/** Consonant flags of every letter, in one pass. */
+function consonants(w: string): boolean[] {
+  const out: boolean[] = new Array(w.length);
+  for (let i = 0; i < w.length; i++) {
+    const c = w[i];
+    out[i] = isVowelLetter(c) ? false : c === "y" ? (i === 0 ? true : !out[i - 1]) : true;
+  }
+  return out;
 }
 
 /** m in [C](VC)^m[V]: the number of vowel-run to consonant-run transitions. */
 function measure(stem: string): number {
+  const cons = consonants(stem);
   let m = 0;
-  let prevVowel = false;
-  for (let i = 0; i < stem.length; i++) {
-    const cons = isConsonant(stem, i);
-    if (cons && prevVowel) m++;
-    prevVowel = !cons;
-  }
+  for (let i = 1; i < cons.length; i++) if (cons[i] && !cons[i - 1]) m++;
   return m;
 }
 
 function hasVowel(stem: string): boolean {
-  for (let i = 0; i < stem.length; i++) if (!isConsonant(stem, i)) return true;
-  return false;
+  return consonants(stem).includes(false);
 }
 
 function endsDoubleConsonant(w: string): boolean {

@@ -32,8 +32,11 @@ export function isPyDict(v: PyValue): v is PyDict {
 
 /** CPython refuses to convert integer strings longer than this (sys.get_int_max_str_digits()). */
 const INT_MAX_STR_DIGITS = 4300;
-/** Nesting deeper than this is refused (CPython raises RecursionError near its limit of 1000). */
-const MAX_DEPTH = 900;
+/**
+ * Nesting deeper than this is refused. CPython raises RecursionError a little below its limit
+ * of 1000 (994 levels from the top of a script; the exact figure depends on the caller's depth).
+ */
+const MAX_DEPTH = 990;
 
 /** `json.loads(text)` with its default (strict) settings. */
 export function parsePyJson(text: string): PyValue {

@@ -27,4 +27,9 @@ Deno.test("porterStem() applies NLTK's extensions (hand-checked cases)", () => {
   assertEquals(porterStem("is"), "is"); // two letters untouched
   assertEquals(porterStem("geology"), "geolog"); // logi rule with the l in the stem
   assertEquals(porterStem("generously"), "gener");
+  // runs of y alternate consonant / vowel (NLTK 3.8 gives these stems)
+  assertEquals(porterStem("ayyyyed"), "ayyyi");
+  assertEquals(porterStem("byyyyying"), "byyyyi");
+  assertEquals(porterStem("sayyying"), "sayi");
+  assertEquals(porterStem("y".repeat(100_000)).length, 100_000); // no deep recursion
 });
