@@ -5,8 +5,8 @@
  * (steps run after that checkpoint, and a torn last line); a fresh run starts an empty file.
  * Fields: `step` (1-based count of optimizer steps done), `loss`, `lr` (the rate that step used),
  * `grad_norm` (before clipping), `tokens` (tokens the step processed), `seconds` (its wall time),
- * `tokens_per_second`, plus the loss's parts (`kd_fkl`, `kd_tail`, `kd_ce`, ...). Non-finite numbers are written as
- * null (JSON has no NaN).
+ * `tokens_per_second`, plus the loss's parts (`kd_fkl`, `kd_tail`, `kd_ce`, ...). Non-finite
+ * numbers are written as null (JSON has no NaN).
  */
 
 /** One row of metrics.jsonl. */
