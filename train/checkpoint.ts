@@ -7,7 +7,8 @@
  *   final/             the model directory at the end of the run
  * Each is written into a hidden temporary folder and renamed into place, so a folder with the
  * final name is always complete; latestCheckpoint() also requires a readable trainer_state.json
- * whose step matches the name. Not done: keeping only the last N checkpoints.
+ * whose step matches the name, and removes temporary folders left by an interrupted save (one
+ * trainer per output_dir is assumed). Not done: keeping only the last N checkpoints.
  */
 import { join } from "node:path";
 import {
