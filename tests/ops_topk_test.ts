@@ -21,24 +21,26 @@ Deno.test("topkRef() returns ids by descending logit, ties by smaller id, with l
   assertClose(logprobs, [3 - lse, 3 - lse, 2 - lse]);
 });
 
-const TOPK_CASES: [number, number[], number, boolean][] = [
+const TOPK_CASES: [number, number[], number, boolean | "constant"][] = [
   [1, [1], 1, false],
   [3, [1, 17, 300, 682], 5, false],
   [2, [1, 17, 300, 682], 128, false],
   [3, [3, 997], 100, true], // logits rounded to quarters: many ties, broken by smaller id
   [1, [50, 50], 128, false], // fewer candidates than k: the tail stays (-inf, 0xffffffff)
+  [2, [2000, 1500], 10, "constant"], // all equal: more than the shared cache holds
 ];
 
 for (const [rows, widths, k, ties] of TOPK_CASES) {
   Deno.test({
     name: `topkChunk()/topkFinish() match the reference for rows=${rows} chunks [${widths}] k=${k}${
-      ties ? " with ties" : ""
+      ties === true ? " with ties" : ties ? " all equal" : ""
     }`,
     ignore: NO_GPU,
     fn: async () => {
       const V = widths.reduce((a, b) => a + b, 0);
       let x = f32(randn(rows * V, 5, 8));
-      if (ties) x = x.map((v) => Math.round(v * 4) / 4);
+      if (ties === true) x = x.map((v) => Math.round(v * 4) / 4);
+      if (ties === "constant") x = x.map(() => 0.5);
       const xs = await uploadChunks(x, rows, widths, 1);
       const [stats, vals, ids] = await Promise.all([
         zeros("stats", 2 * rows),

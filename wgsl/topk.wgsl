@@ -3,11 +3,14 @@
 // chunk (x: rows x cols, row stride ld, vocabulary ids colStart..colStart+cols).
 //   chunk   one workgroup of 256 per row. The candidates are the running entries (unless
 //           first = 1) followed by the chunk's columns; each invocation owns a contiguous
-//           segment of them. A 4-pass radix select (8 bits per pass, shared histogram) finds
-//           the k-th largest key; the entries above it and, in candidate order, enough entries
-//           equal to it are compacted by prefix sums (deterministic, no atomics on the output),
-//           ranked by (value desc, id asc) and written back. Fewer than k candidates leave
-//           (-inf, 0xffffffff) in the tail.
+//           segment of them. The k-th largest segment maximum is a lower bound for the answer;
+//           the (usually few hundred) candidates above it are copied to shared memory in
+//           candidate order (when more than CAP, the steps below read the candidates again).
+//           A 4-round radix select (8 bits per round, shared histogram) finds the k-th largest
+//           key; the entries above it and, in candidate order, enough entries equal to it are
+//           compacted by prefix sums (deterministic, no atomics on the output), ranked by
+//           (value desc, id asc) and written back. Fewer than k candidates leave
+//           (-inf, 0xffffffff) in the tail. Reads the chunk 3 times (6 when over CAP).
 //   finish  vals -= lse per row (stats = (m, s) from softmax.wgsl): logits become log-probs.
 // Keys map f32 to u32 so that unsigned order is float order.
 
@@ -25,6 +28,7 @@ struct Params {
 const WG: u32 = 256u;
 const KMAX: u32 = 128u;
 const NONE: u32 = 0xffffffffu;
+const CAP: u32 = 1024u; // shared cache of candidates above the lower bound
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;           // (N, ld) chunk of logits
@@ -36,45 +40,55 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> hist: array<atomic<u32>, WG>;
 var<workgroup> cntGt: array<u32, WG>;
 var<workgroup> cntEq: array<u32, WG>;
+var<workgroup> segKeys: array<u32, WG>;
+var<workgroup> cacheKey: array<u32, CAP>;
+var<workgroup> cacheIdx: array<u32, CAP>;
 var<workgroup> selV: array<f32, KMAX>;
 var<workgroup> selI: array<u32, KMAX>;
 var<workgroup> found: vec2u; // (bin, still needed)
+var<workgroup> total: u32;
+
+var<private> row: u32;
+var<private> nk: u32; // running entries among the candidates (0 on the first chunk)
 
 fn orderKey(v: f32) -> u32 {
   let b = bitcast<u32>(v);
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
-fn candValue(row: u32, c: u32, nk: u32) -> f32 {
+fn candValue(c: u32) -> f32 {
   if (c < nk) {
     return vals[row * params.k + c];
   }
   return x[row * params.ld + c - nk];
 }
 
-fn candId(row: u32, c: u32, nk: u32) -> u32 {
+fn candId(c: u32) -> u32 {
   if (c < nk) {
     return ids[row * params.k + c];
   }
   return params.colStart + c - nk;
 }
 
-@compute @workgroup_size(WG)
-fn chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-         @builtin(local_invocation_id) lid: vec3u) {
-  let row = wid.y * nwg.x + wid.x;
-  if (row >= params.rows) {
-    return;
+// Items are per-invocation ranges [a, b) of: 0 the segment maxima, 1 the shared cache of
+// candidates, 2 the candidates themselves (global loads).
+fn keyOf(mode: u32, i: u32) -> u32 {
+  if (mode == 0u) {
+    return segKeys[i];
   }
-  let t = lid.x;
-  let nk = select(params.k, 0u, params.first == 1u);
-  let n = nk + params.cols;
-  let kk = min(params.k, n);
-  let seg = (n + WG - 1u) / WG;
-  let c0 = min(n, t * seg);
-  let c1 = min(n, c0 + seg);
+  if (mode == 1u) {
+    return cacheKey[i];
+  }
+  return orderKey(candValue(i));
+}
 
-  // Radix select of the kk-th largest key, 8 bits per pass from the top.
+fn candOf(mode: u32, i: u32) -> u32 {
+  return select(i, cacheIdx[i], mode == 1u);
+}
+
+// The kk-th largest key over all invocations' items with key >= lower, 8 bits per round from
+// the top with a shared histogram; returns (that key, how many items equal to it are needed).
+fn radixSelect(mode: u32, a: u32, b: u32, lower: u32, kk: u32, t: u32) -> vec2u {
   var prefix = 0u;
   var mask = 0u;
   var need = kk;
@@ -82,25 +96,25 @@ fn chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let shift = 24u - 8u * round;
     atomicStore(&hist[t], 0u);
     workgroupBarrier();
-    for (var c = c0; c < c1; c++) {
-      let key = orderKey(candValue(row, c, nk));
-      if ((key & mask) == prefix) {
+    for (var i = a; i < b; i++) {
+      let key = keyOf(mode, i);
+      if (key >= lower && (key & mask) == prefix) {
         atomicAdd(&hist[(key >> shift) & 255u], 1u);
       }
     }
     workgroupBarrier();
     if (t == 0u) {
       var above = 0u;
-      var b = 255u;
+      var bin = 255u;
       loop {
-        let h = atomicLoad(&hist[b]);
-        if (above + h >= need || b == 0u) {
+        let h = atomicLoad(&hist[bin]);
+        if (above + h >= need || bin == 0u) {
           break;
         }
         above += h;
-        b -= 1u;
+        bin -= 1u;
       }
-      found = vec2u(b, need - above);
+      found = vec2u(bin, need - above);
     }
     workgroupBarrier();
     let f = found;
@@ -109,19 +123,11 @@ fn chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     need = f.y;
     workgroupBarrier();
   }
-  let thresh = prefix;
+  return vec2u(prefix, need);
+}
 
-  // Compact: counts per invocation, exclusive prefix sums, then writes in candidate order.
-  var gt = 0u;
-  var eq = 0u;
-  for (var c = c0; c < c1; c++) {
-    let key = orderKey(candValue(row, c, nk));
-    gt += select(0u, 1u, key > thresh);
-    eq += select(0u, 1u, key == thresh);
-  }
-  cntGt[t] = gt;
-  cntEq[t] = eq;
-  workgroupBarrier();
+// Exclusive prefix sums of cntGt and cntEq in place (one invocation; 256 entries).
+fn scanCounts(t: u32) {
   if (t == 0u) {
     var sg = 0u;
     var se = 0u;
@@ -133,29 +139,103 @@ fn chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       sg += g;
       se += e;
     }
+    total = sg;
   }
   workgroupBarrier();
+}
+
+@compute @workgroup_size(WG)
+fn chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+         @builtin(local_invocation_id) lid: vec3u) {
+  row = wid.y * nwg.x + wid.x;
+  if (row >= params.rows) {
+    return;
+  }
+  let t = lid.x;
+  nk = select(params.k, 0u, params.first == 1u);
+  let n = nk + params.cols;
+  let kk = min(params.k, n);
+  let seg = (n + WG - 1u) / WG;
+  let c0 = min(n, t * seg);
+  let c1 = min(n, c0 + seg);
+
+  // 1. A lower bound: the kk-th largest segment maximum (kk segments reach it, so kk distinct
+  //    candidates do). Usually only a few hundred candidates are above it.
+  var segMax = 0u;
+  for (var c = c0; c < c1; c++) {
+    segMax = max(segMax, orderKey(candValue(c)));
+  }
+  segKeys[t] = segMax;
+  workgroupBarrier();
+  let lower = radixSelect(0u, t, t + 1u, 0u, kk, t).x;
+
+  // 2. Count the candidates >= lower; if they fit, copy them (key, candidate index) into the
+  //    shared cache in candidate order, so the selection below reads shared memory only.
+  var above = 0u;
+  for (var c = c0; c < c1; c++) {
+    above += select(0u, 1u, orderKey(candValue(c)) >= lower);
+  }
+  cntGt[t] = above;
+  cntEq[t] = 0u;
+  workgroupBarrier();
+  scanCounts(t);
+  let m = total;
+  let mode = select(2u, 1u, m <= CAP);
+  if (mode == 1u) {
+    var o = cntGt[t];
+    for (var c = c0; c < c1; c++) {
+      let key = orderKey(candValue(c));
+      if (key >= lower) {
+        cacheKey[o] = key;
+        cacheIdx[o] = c;
+        o++;
+      }
+    }
+  }
+  workgroupBarrier();
+  let segM = (m + WG - 1u) / WG;
+  let a = select(c0, min(m, t * segM), mode == 1u);
+  let b = select(c1, min(m, t * segM + segM), mode == 1u);
+
+  // 3. The exact kk-th largest key, then compaction: keys above it, and the first `need` items
+  //    equal to it in candidate order, by prefix sums (deterministic, no atomics).
+  let sel = radixSelect(mode, a, b, lower, kk, t);
+  let thresh = sel.x;
+  let need = sel.y;
+  var gt = 0u;
+  var eq = 0u;
+  for (var i = a; i < b; i++) {
+    let key = keyOf(mode, i);
+    gt += select(0u, 1u, key > thresh);
+    eq += select(0u, 1u, key == thresh);
+  }
+  workgroupBarrier();
+  cntGt[t] = gt;
+  cntEq[t] = eq;
+  workgroupBarrier();
+  scanCounts(t);
   var og = cntGt[t];
   var oe = cntEq[t];
   let totalGt = kk - need;
-  for (var c = c0; c < c1; c++) {
-    let v = candValue(row, c, nk);
-    let key = orderKey(v);
+  for (var i = a; i < b; i++) {
+    let key = keyOf(mode, i);
     if (key > thresh) {
-      selV[og] = v;
-      selI[og] = candId(row, c, nk);
+      let c = candOf(mode, i);
+      selV[og] = candValue(c);
+      selI[og] = candId(c);
       og++;
     } else if (key == thresh) {
       if (oe < need) {
-        selV[totalGt + oe] = v;
-        selI[totalGt + oe] = candId(row, c, nk);
+        let c = candOf(mode, i);
+        selV[totalGt + oe] = candValue(c);
+        selI[totalGt + oe] = candId(c);
       }
       oe++;
     }
   }
   workgroupBarrier();
 
-  // Rank sort of the kk selected entries; the tail beyond kk is empty.
+  // 4. Rank sort of the kk selected entries by (value desc, id asc); the tail stays empty.
   if (t < kk) {
     let v = selV[t];
     let id = selI[t];
