@@ -5,10 +5,14 @@
  * found by listing that folder, so a new case is one new file. Each case: one warm-up run
  * (compiles pipelines), then 3 timed submits of several runs each; the median per run is shown.
  * A submit-and-wait costs ~11 ms on the software adapter, hence several runs per submit.
+ * cpu_ms is this process's CPU time per run divided by the core count: on the software adapter
+ * (whose workers run in this process) it estimates the time on an idle machine when other
+ * processes compete for the cores; it means nothing on a real GPU.
  *
  *   deno task bench [--json] [--filter matmul] [--runs 3]
  */
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { checkErrors, getGpu, Recorder } from "../engine/mod.ts";
 import type { BenchCase } from "./bench/_types.ts";
 
@@ -46,27 +50,37 @@ function loadAvg(): string {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The software adapter runs one worker per core: CPU time / cores is the idle-machine time. */
+const CORES = navigator.hardwareConcurrency || 1;
 
-async function time(gpu: Awaited<ReturnType<typeof getGpu>>, c: BenchCase): Promise<number> {
+interface Timing {
+  ms: number; // median wall time per run
+  cpuMs: number; // process CPU time per run / cores, at the same run
+}
+
+async function time(gpu: Awaited<ReturnType<typeof getGpu>>, c: BenchCase): Promise<Timing> {
   const run = await c.setup(gpu);
   const rec = new Recorder(gpu, `bench.${c.name}`);
+  let cpuMs = 0;
   const once = async (n: number) => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await run.record(rec);
     rec.submit();
     await gpu.device.queue.onSubmittedWorkDone();
+    const dc = process.cpuUsage(c0);
+    cpuMs = (dc.user + dc.system) / 1e3 / CORES / n;
     return (performance.now() - t0) / n;
   };
   const first = await once(1); // compiles pipelines, packs weights
   await checkErrors(gpu);
   const est = Math.min(first, await once(1));
   const perSubmit = run.perSubmit ?? Math.max(1, Math.min(50, Math.round(300 / Math.max(est, 1))));
-  const times: number[] = [];
-  for (let r = 0; r < runs; r++) times.push(await once(perSubmit));
+  const times: Timing[] = [];
+  for (let r = 0; r < runs; r++) times.push({ ms: await once(perSubmit), cpuMs });
   await checkErrors(gpu);
   run.dispose?.();
-  return median(times);
+  return times.sort((a, b) => a.ms - b.ms)[Math.floor(times.length / 2)];
 }
 
 const gpu = await getGpu();
@@ -79,22 +93,33 @@ if (args.values.json) console.error(header);
 else {
   console.log(header);
   console.log(
-    `${"name".padEnd(16)}${"shape".padEnd(20)}${"ms".padStart(12)}${"rate".padStart(16)}`,
+    `${"name".padEnd(16)}${"shape".padEnd(20)}${"ms".padStart(12)}${"rate".padStart(18)}${
+      "cpu_ms".padStart(12)
+    }${"cpu rate".padStart(10)}`,
   );
 }
 for (const c of cases) {
-  const ms = await time(gpu, c);
+  const { ms, cpuMs } = await time(gpu, c);
   const row: Record<string, unknown> = { name: c.name, shape: c.shape, ms: +ms.toFixed(4) };
-  let rate = "";
-  if (c.flops) rate = `${(row.gflops = +(c.flops / ms / 1e6).toFixed(3))} GFLOP/s`;
-  else if (c.bytes) rate = `${(row.gbps = +(c.bytes / ms / 1e6).toFixed(3))} GB/s`;
-  else if (c.items) rate = `${(row.per_s = +(c.items / ms * 1e3).toFixed(1))} /s`;
+  let rate = "", cpuRate = "";
+  const fmt = (x: number) => +x.toPrecision(4);
+  if (c.flops) {
+    rate = `${(row.gflops = fmt(c.flops / ms / 1e6))} GFLOP/s`;
+    cpuRate = `${fmt(c.flops / cpuMs / 1e6)}`;
+  } else if (c.bytes) {
+    rate = `${(row.gbps = fmt(c.bytes / ms / 1e6))} GB/s`;
+    cpuRate = `${fmt(c.bytes / cpuMs / 1e6)}`;
+  } else if (c.items) {
+    rate = `${(row.per_s = fmt(c.items / ms * 1e3))} /s`;
+    cpuRate = `${fmt(c.items / cpuMs * 1e3)}`;
+  }
+  row.cpu_ms = fmt(cpuMs);
   if (args.values.json) console.log(JSON.stringify(row));
   else {
     console.log(
       `${c.name.padEnd(16)}${c.shape.join("x").padEnd(20)}${ms.toFixed(3).padStart(12)}${
-        rate.padStart(16)
-      }`,
+        rate.padStart(18)
+      }${cpuMs.toFixed(3).padStart(12)}${cpuRate.padStart(10)}`,
     );
   }
 }

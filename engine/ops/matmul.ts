@@ -6,16 +6,16 @@
  *
  * Two variants behind one interface, chosen per adapter (STAR_MATMUL=tiled|texture overrides):
  * - "tiled" (real GPUs): wgsl/matmul.wgsl, 64x64 shared-memory tiles, operands read in place.
- * - "texture" (software adapters): operands packed into rgba32float textures by matmul.wgsl's
- *   `pack`, then wgsl/matmul_tex.wgsl's unrolled 16x16 register tiles; on llvmpipe texture
- *   loads are ~5x cheaper than buffer loads. Texture sides are capped (16384 texels), so the
+ * - "texture" (software adapters): operands copied into rgba32float textures (a buffer copy
+ *   when rows are 256-byte aligned f32, else matmul.wgsl's `pack`), then wgsl/matmul_tex.wgsl's
+ *   unrolled 16x16 register tiles; on llvmpipe texture loads are ~5x cheaper than buffer loads. Texture sides are capped (16384 texels), so the
  *   product is cut into blocks of rows, columns and contraction, accumulating over the latter.
  * A weight larger than one binding (the 151936 x 1024 LM head) is used by its row chunks
  * (tensor.ts rowChunks): one matmulForward per chunk into that chunk's logits, and
  * matmulBackward with accumulateDx over the chunks.
  */
 import type { Gpu } from "../device.ts";
-import { type Kernel, kernel } from "../kernel.ts";
+import { kernel } from "../kernel.ts";
 import type { Recorder } from "../recorder.ts";
 import type { DType, Tensor } from "../tensor.ts";
 import MATMUL_WGSL from "../../wgsl/matmul.wgsl" with { type: "text" };
@@ -262,12 +262,21 @@ function gemm(rec: Recorder, variant: MatmulVariant, g: Gemm, entry: Entry): voi
   textureGemm(rec, g);
 }
 
+/**
+ * Texture variant: each operand becomes a texture of 4 consecutive contraction values per texel
+ * (A always; B too in the forward, "nt") or 4 consecutive columns (B of the backward products,
+ * "nn"). Only A read transposed (dY in the weight gradient) needs a transposing pack.
+ * Texture sides are capped at T texels, so the product runs in blocks; contraction blocks after
+ * the first accumulate.
+ */
 function textureGemm(rec: Recorder, g: Gemm): void {
   const gpu = rec.gpu;
   const T = gpu.limits.maxTextureDimension2D;
-  const IB = Math.floor(T / 16) * 16; // rows per block (texture height of A)
-  const JB = 4 * T; // columns per block (B width in texels x 4)
-  const CB = Math.floor(T / 4) * 4; // contraction per block (B height)
+  const bAlongJ = g.b.trans || g.packedB !== undefined; // B stored (C, J): texels along j
+  const layout = bAlongJ ? "nn" : "nt";
+  const IB = Math.floor(T / 16) * 16;
+  const JB = bAlongJ ? 4 * T : Math.floor(T / 16) * 16;
+  const CB = bAlongJ ? Math.floor(T / 4) * 4 : 4 * T;
   if (g.packedB && (g.J > JB || g.C > CB)) throw new RangeError("Packed weight exceeds one block");
   if (g.C === 0) {
     if (!g.accumulate) rec.clear(g.c);
@@ -280,35 +289,29 @@ function textureGemm(rec: Recorder, g: Gemm): void {
       for (let cb = 0; cb < g.C; cb += CB) {
         const Cb = Math.min(CB, g.C - cb);
         const C4 = Math.ceil(Cb / 4);
-        const ta = scratch(gpu, "a", C4, Ib);
         const A = g.a;
-        pack(
-          rec,
-          ta,
-          A.t,
-          A.trans
-            ? { X: Cb, Y: Ib, sx: A.ld, sy: 1, off: cb * A.ld + ib }
-            : { X: Cb, Y: Ib, sx: 1, sy: A.ld, off: ib * A.ld + cb },
-        );
-        let tb: GPUTexture;
-        if (g.packedB) {
-          tb = g.packedB.texture;
+        let ta: GPUTexture;
+        if (A.trans) {
+          ta = scratch(gpu, "a", C4, Ib);
+          pack(rec, ta, A.t, { X: Cb, Y: Ib, sx: A.ld, sy: 1, off: cb * A.ld + ib });
         } else {
-          tb = scratch(gpu, "b", Math.ceil(Jb / 4), 4 * C4);
-          const B = g.b;
-          pack(
-            rec,
-            tb,
-            B.t,
-            B.trans
-              ? { X: Jb, Y: Cb, sx: 1, sy: B.ld, off: cb * B.ld + jb }
-              : { X: Jb, Y: Cb, sx: B.ld, sy: 1, off: jb * B.ld + cb },
-          );
+          ta = operand(rec, "a", A.t, { X: Cb, Y: Ib, off: ib * A.ld + cb, ld: A.ld, height: Ib });
         }
+        const B = g.b;
+        const tb = g.packedB
+          ? g.packedB.texture
+          : bAlongJ
+          ? operand(rec, "b", B.t, { X: Jb, Y: Cb, off: cb * B.ld + jb, ld: B.ld, height: 4 * C4 })
+          : operand(rec, "b", B.t, { X: Cb, Y: Jb, off: jb * B.ld + cb, ld: B.ld, height: Jb });
         const tm = Ib >= 16 ? 16 : Ib >= 4 ? 4 : 1;
-        const k = texKernel(gpu, tm);
+        const k = kernel(gpu, {
+          file: "wgsl/matmul_tex.wgsl",
+          code: MATMUL_TEX_WGSL,
+          entryPoint: `${layout}${tm}`,
+          bindings: TEX_BINDINGS,
+        });
         const acc = g.accumulate || cb > 0 ? 1 : 0;
-        const p = new Uint32Array([Ib, Jb, C4, acc, g.J, ib * g.J + jb]);
+        const p = new Uint32Array([Ib, Jb, Cb, C4, acc, g.J, ib * g.J + jb]);
         rec.dispatch(k, { c: g.c, ta, tb, p: rec.uniform(p) }, [
           Math.ceil(Ib / tm),
           Math.ceil(Jb / 256),
@@ -318,13 +321,32 @@ function textureGemm(rec: Recorder, g: Gemm): void {
   }
 }
 
-function texKernel(gpu: Gpu, tm: number): Kernel {
-  return kernel(gpu, {
-    file: "wgsl/matmul_tex.wgsl",
-    code: MATMUL_TEX_WGSL,
-    entryPoint: `tile${tm}`,
-    bindings: TEX_BINDINGS,
-  });
+/**
+ * A scratch texture holding rows [off + y·ld, +X) of `src` for y < Y, 4 values per texel, zero
+ * past X and in rows Y..height. A plain buffer-to-texture copy (~10 GB/s on llvmpipe) when the
+ * layout allows it, else the pack kernel.
+ */
+function operand(
+  rec: Recorder,
+  role: string,
+  src: Tensor,
+  o: { X: number; Y: number; off: number; ld: number; height: number },
+): GPUTexture {
+  const tex = scratch(rec.gpu, role, Math.ceil(o.X / 4), o.height);
+  const byteOffset = src.byteOffset + o.off * 4;
+  if (
+    src.dtype === "f32" && o.X % 4 === 0 && (o.ld * 4) % 256 === 0 && byteOffset % 16 === 0 &&
+    o.height === o.Y
+  ) {
+    rec.encoder().copyBufferToTexture(
+      { buffer: src.buffer, offset: byteOffset, bytesPerRow: o.ld * 4, rowsPerImage: o.Y },
+      { texture: tex },
+      [o.X / 4, o.Y],
+    );
+  } else {
+    pack(rec, tex, src, { X: o.X, Y: o.Y, sx: 1, sy: o.ld, off: o.off });
+  }
+  return tex;
 }
 
 interface PackArgs {
@@ -359,7 +381,8 @@ function scratch(gpu: Gpu, role: string, width: number, height: number): GPUText
     t = gpu.device.createTexture({
       size: [width, height],
       format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+        GPUTextureUsage.COPY_DST,
       label: `matmul.scratch.${key}`,
     });
     m.set(key, t);
