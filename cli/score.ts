@@ -4,9 +4,10 @@
  * be scored, and a summary on stderr. Exit 1 when any row errored.
  *
  * Parallelism: lines are read on the main thread and scored in batches. A short input is scored
- * in place; once a first full batch exists, batches are dealt round-robin to this thread and to
- * one worker per other core, and results are written back in input order with a bounded number
- * of batches in flight (so memory stays constant). If no worker can start, all is done here.
+ * in place; once a first full batch exists, one worker per other core starts, each batch goes
+ * to a worker with room in its queue or else is scored here, and results are written back in
+ * input order with a bounded number of batches unwritten (so memory stays constant). If no
+ * worker can start, all is done here.
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
@@ -44,9 +45,13 @@ export interface ScoreSummary {
   formatValid: number;
 }
 
-/** Lines per batch, and batches in flight per lane (this thread and each worker). */
+/**
+ * Lines per batch; batches queued per worker at most; batches read but not yet written at
+ * most (per thread), which bounds memory.
+ */
 const BATCH_LINES = 256;
-const IN_FLIGHT_PER_LANE = 3;
+const QUEUED_PER_WORKER = 2;
+const UNWRITTEN_PER_THREAD = 4;
 
 export const command: CommandModule<typeof spec.flags> = {
   spec,
@@ -88,6 +93,8 @@ function workerCount(): number {
 /** Scores batches in place or on workers and writes results in submission order. */
 class Pool {
   #workers: Worker[] = [];
+  /** Batches posted to each worker and not yet answered. */
+  #queued: number[] = [];
   #started = false;
   #nextSeq = 0;
   #nextWrite = 0;
@@ -106,14 +113,22 @@ class Pool {
   async submit(lines: number[], texts: string[], last = false): Promise<void> {
     if (!this.#started && !(last && this.#nextSeq === 0)) await this.#start();
     const seq = this.#nextSeq++;
-    const lanes = this.#workers.length + 1; // lane 0 is this thread, which also reads
-    while (seq - this.#nextWrite >= lanes * IN_FLIGHT_PER_LANE) await this.#wait();
+    const threads = this.#workers.length + 1;
+    while (seq - this.#nextWrite >= threads * UNWRITTEN_PER_THREAD) await this.#wait();
     const batch: Batch = { seq, file: this.file, lines, texts };
-    const lane = seq % lanes;
-    if (lane === 0) {
+    // The least busy worker takes the batch unless all have enough queued; then this thread
+    // scores it. Busy cores (other processes) thus shift work here instead of stalling.
+    let w = -1;
+    for (let i = 0; i < this.#workers.length; i++) {
+      if (w < 0 || this.#queued[i] < this.#queued[w]) w = i;
+    }
+    if (w >= 0 && this.#queued[w] < QUEUED_PER_WORKER) {
+      this.#queued[w]++;
+      this.#workers[w].postMessage(batch);
+    } else {
       this.#accept(scoreBatch(batch));
       await this.#writeReady();
-    } else this.#workers[lane - 1].postMessage(batch);
+    }
   }
 
   async drain(): Promise<void> {
@@ -156,8 +171,10 @@ class Pool {
       this.close();
       return;
     }
-    for (const w of this.#workers) {
+    this.#queued = this.#workers.map(() => 0);
+    this.#workers.forEach((w, i) => {
       w.onmessage = (e: MessageEvent<BatchResult>) => {
+        this.#queued[i]--;
         this.#accept(e.data);
         this.#writeReady().catch((err) => this.#fail(err));
       };
@@ -165,7 +182,7 @@ class Pool {
         e.preventDefault();
         this.#fail(new Error(`A scoring worker failed: ${e.message}`));
       };
-    }
+    });
   }
 
   #accept(r: BatchResult): void {
