@@ -124,47 +124,40 @@ function streamSeed(seed: number, name: string): number {
   return h >>> 0;
 }
 
-/** sfc32 PRNG: four 32-bit words of state, uniform u32 outputs. */
-class Sfc32 {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d = 1;
-  constructor(seed: number) {
-    this.a = 0x9e3779b9;
-    this.b = seed >>> 0;
-    this.c = 0x243f6a88 ^ seed;
-    for (let i = 0; i < 15; i++) this.next();
-  }
-  next(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-}
-
 /**
- * Fills `out` with the next normal(0, std) draws of the stream (Box-Muller on 2x32-bit
- * uniforms). The values depend only on (seed, name, position), not on chunking or dtype.
+ * normal(0, std) draws from sfc32 (a small fast PRNG, four 32-bit words of state) through
+ * Marsaglia's polar method (no trigonometry). The values depend only on (seed, name, position),
+ * not on chunking or dtype.
  */
 class NormalStream {
-  private rng: Sfc32;
+  private s: Int32Array;
   constructor(seed: number, name: string, private std: number) {
-    this.rng = new Sfc32(streamSeed(seed, name));
+    const h = streamSeed(seed, name);
+    this.s = Int32Array.of(0x9e3779b9, h, 0x243f6a88 ^ h, 1);
+    const skip = new Float32Array(8);
+    this.fill(skip); // warm the state up
   }
   fill(out: Float32Array): void {
-    // n is always even except for the last chunk, so pairs never straddle chunks
-    for (let i = 0; i < out.length; i += 2) {
-      const u1 = (this.rng.next() + 1) / 4294967297; // (0, 1)
-      const u2 = this.rng.next() / 4294967296; // [0, 1)
-      const r = Math.sqrt(-2 * Math.log(u1)) * this.std;
-      out[i] = r * Math.cos(2 * Math.PI * u2);
-      if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+    let [a, b, c, d] = this.s;
+    const next = () => {
+      const t = (((a + b) | 0) + d) | 0;
+      d = (d + 1) | 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) | 0;
+      c = (c << 21) | (c >>> 11);
+      c = (c + t) | 0;
+      return t; // a signed 32-bit integer, uniform
+    };
+    // out.length is even except for the last chunk of a tensor, so pairs never straddle chunks
+    for (let i = 0; i < out.length;) {
+      const u = next() / 2147483648, v = next() / 2147483648; // [-1, 1)
+      const q = u * u + v * v;
+      if (q >= 1 || q === 0) continue;
+      const m = Math.sqrt((-2 * Math.log(q)) / q) * this.std;
+      out[i++] = u * m;
+      if (i < out.length) out[i++] = v * m;
     }
+    this.s.set([a, b, c, d]);
   }
 }
 
