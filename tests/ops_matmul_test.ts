@@ -327,3 +327,41 @@ Deno.test({
     }, /dtype i32/);
   },
 });
+
+Deno.test({
+  name:
+    "matmulForward() runs over the row chunks of a full 151936 x 1024 vocabulary table past the binding limit",
+  ignore: noGpu,
+  async fn() {
+    const gpu = await getGpu();
+    const rec = new Recorder(gpu);
+    const V = 151936, K = 1024, M = 2;
+    // bf16 halves the host memory; the table (311 MB) still exceeds a 128 MiB binding
+    const w = new Float32Array(V * K);
+    for (let i = 0; i < w.length; i++) w[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+    const tw = createTensor(gpu, {
+      shape: [V, K],
+      dtype: "bf16",
+      label: "lm_head",
+      data: w,
+      chunked: true,
+    });
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    assertEquals(tw.byteSize > limit || limit > 2 ** 30, true);
+    const x = f32(randn(M * K, 41));
+    const tx = upload(gpu, [M, K], x, "x");
+    const wq = await stored(gpu, tw);
+    let row = 0;
+    for (const wc of rowChunks(gpu, tw)) {
+      const Vc = wc.shape[0];
+      const s = { rows: M, inDim: K, outDim: Vc };
+      const ty = createTensor(gpu, { shape: [M, Vc], dtype: "f32", label: "logits.chunk" });
+      matmulForward(rec, { y: ty, x: tx, w: wc, ...s });
+      await rec.flush();
+      const ref = matmulForwardRef(x, wq.subarray(row * K, (row + Vc) * K), s);
+      close(await readTensor(gpu, ty), ref, 1e-5, `rows ${row}..${row + Vc}`);
+      row += Vc;
+    }
+    assertEquals(row, V);
+  },
+});
