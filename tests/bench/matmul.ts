@@ -21,12 +21,12 @@ const STEP: [number, number, number][] = [
   [512, 1024, 18992], // lm_head over a vocabulary chunk (151936 / 8)
 ];
 
-function inputs(gpu: Gpu, M: number, K: number, N: number) {
+function inputs(gpu: Gpu, M: number, K: number, N: number, wDtype: "f32" | "bf16" = "f32") {
   const fill = (n: number, seed: number) =>
     Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 0.5);
   return {
     x: createTensor(gpu, { shape: [M, K], dtype: "f32", label: "x", data: fill(M * K, 1) }),
-    w: createTensor(gpu, { shape: [N, K], dtype: "f32", label: "w", data: fill(N * K, 2) }),
+    w: createTensor(gpu, { shape: [N, K], dtype: wDtype, label: "w", data: fill(N * K, 2) }),
     y: createTensor(gpu, { shape: [M, N], dtype: "f32", label: "y" }),
     dy: createTensor(gpu, { shape: [M, N], dtype: "f32", label: "dy", data: fill(M * N, 3) }),
     dx: createTensor(gpu, { shape: [M, K], dtype: "f32", label: "dx" }),
@@ -77,6 +77,31 @@ export const cases: BenchCase[] = [
       },
     ];
   }),
+  {
+    // a frozen teacher/reference layer: bf16 weights, unpacked on the fly
+    name: "matmul_bf16",
+    shape: [512, 1024, 3072],
+    flops: 2 * 512 * 1024 * 3072,
+    setup(gpu) {
+      const t = inputs(gpu, 512, 1024, 3072, "bf16");
+      const s = { rows: 512, inDim: 1024, outDim: 3072 };
+      return { record: (rec) => matmulForward(rec, { y: t.y, x: t.x, w: t.w, ...s }) };
+    },
+  },
+  {
+    // one decode step through a plain forward call (the weight copied into a texture each time)
+    name: "matmul",
+    shape: [1, 1024, 3072],
+    flops: 2 * 1024 * 3072,
+    setup(gpu) {
+      const t = inputs(gpu, 1, 1024, 3072);
+      const s = { rows: 1, inDim: 1024, outDim: 3072 };
+      return {
+        record: (rec) => matmulForward(rec, { y: t.y, x: t.x, w: t.w, ...s }),
+        perSubmit: 50,
+      };
+    },
+  },
   {
     name: "gemv",
     shape: [1, 1024, 3072],
