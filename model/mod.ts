@@ -6,3 +6,4 @@ export * from "./config.ts";
 export * from "./safetensors.ts";
 export * from "./weights.ts";
 export * from "./qwen3_ref.ts";
+export * from "./save.ts";

