@@ -12,6 +12,27 @@ import { Tensor } from "./tensor.ts";
 export type Resource = GPUBindingResource | Tensor | GPUTexture;
 
 const ARENA_BYTES = 256 * 1024;
+const MAX_CACHED_GROUPS = 4096; // per kernel; the cache is simply emptied when full
+
+const bindGroups = new WeakMap<Kernel, Map<string, GPUBindGroup>>();
+const views = new WeakMap<GPUTexture, GPUTextureView>();
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+
+function idOf(o: object): number {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, id = nextId++);
+  return id;
+}
+
+/** Identity of a bound resource: the object, plus offset and size for buffer windows. */
+function resourceKey(r: GPUBindingResource): string {
+  if ("buffer" in r) {
+    const b = r as GPUBufferBinding;
+    return `${idOf(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1}`;
+  }
+  return `${idOf(r as object)}`;
+}
 
 interface ArenaBlock {
   buffer: GPUBuffer;
@@ -27,6 +48,8 @@ export class Recorder {
   /** Dispatches recorded since the last submit, and in total. */
   dispatches = 0;
   totalDispatches = 0;
+  /** Bind groups this recorder had to create (a replayed step creates none). */
+  bindGroupsCreated = 0;
 
   constructor(readonly gpu: Gpu, readonly label = "star") {}
 
@@ -63,16 +86,26 @@ export class Recorder {
         throw new Error(`Kernel "${k.label}" has no binding named "${name}"`);
       }
     }
-    const entries = k.bindings.map((b, binding): GPUBindGroupEntry => {
+    const resolved = k.bindings.map((b) => {
       const r = resources[b.name];
       if (r === undefined) throw new Error(`Kernel "${k.label}" needs binding "${b.name}"`);
-      return { binding, resource: this.#resource(k, b.name, r) };
+      return this.#resource(k, b.name, r);
     });
-    const bindGroup = this.gpu.device.createBindGroup({
-      layout: k.layout,
-      entries,
-      label: k.label,
-    });
+    // a step replays the same bindings every time: reuse the bind group made the first time
+    const key = resolved.map(resourceKey).join("|");
+    let groups = bindGroups.get(k);
+    if (!groups) bindGroups.set(k, groups = new Map());
+    let bindGroup = groups.get(key);
+    if (!bindGroup) {
+      if (groups.size >= MAX_CACHED_GROUPS) groups.clear();
+      bindGroup = this.gpu.device.createBindGroup({
+        layout: k.layout,
+        entries: resolved.map((resource, binding) => ({ binding, resource })),
+        label: k.label,
+      });
+      groups.set(key, bindGroup);
+      this.bindGroupsCreated++;
+    }
     const pass = this.#computePass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -93,7 +126,11 @@ export class Recorder {
       }
       return r.binding;
     }
-    if (r instanceof GPUTexture) return r.createView();
+    if (r instanceof GPUTexture) {
+      let view = views.get(r);
+      if (!view) views.set(r, view = r.createView());
+      return view;
+    }
     return r;
   }
 

@@ -159,7 +159,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Recorder runs 50 dispatches with their own uniforms in one submit over a folded grid",
+  name:
+    "Recorder runs 50 dispatches with their own uniforms in one submit over a folded grid, then replays them",
   ignore: noGpu,
   async fn() {
     const gpu = await getGpu();
@@ -191,6 +192,14 @@ Deno.test({
       rec.dispatch(k, { y: ys[(s + 1) % 2], a: ta, b: ys[s % 2], p }, grid(n, 64, 7));
     }
     assertEquals(rec.dispatches, 50);
+    await rec.flush();
+    // replaying the same step (same tensors, same uniform slots) creates no bind group
+    const created = rec.bindGroupsCreated;
+    for (let s = 0; s < 50; s++) {
+      const p = rec.uniform(params(n, 0));
+      rec.dispatch(k, { y: ys[(s + 1) % 2], a: ta, b: ys[s % 2], p }, grid(n, 64, 7));
+    }
+    assertEquals(rec.bindGroupsCreated, created);
     await rec.flush();
     const y = await readTensor(gpu, ys[0]);
     assertClose(y, Array.from(a, (v) => 75 * v), { rtol: 1e-5, atol: 1e-5 });
