@@ -74,3 +74,20 @@ Deno.test({
     assertEquals(reports[3].error, "boom");
   },
 });
+
+Deno.test({
+  name: "star info without an adapter exits 1 with one line saying what to install",
+  ignore: Deno.build.os !== "linux", // asking for Metal on Linux yields no adapter
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", "info"],
+      cwd: root,
+      env: { DENO_WEBGPU_BACKEND: "metal", NO_COLOR: "1", STAR_DEBUG: "0" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assertEquals(out.code, 1);
+    assertMatch(stderr, /^star: No GPU adapter was found; .*mesa-vulkan-drivers$/);
+  },
+});
