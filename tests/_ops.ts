@@ -187,3 +187,26 @@ export async function downloadChunks(
   }
   return out;
 }
+
+/**
+ * Central differences of an async (GPU-evaluated) scalar loss at the given indices of x, with a
+ * step suited to f32 (the loss is accumulated on the host in float64).
+ */
+export async function gpuFiniteDiff(
+  loss: (x: Float64Array) => Promise<number>,
+  x: Float64Array,
+  indices: number[],
+  h = 1e-2,
+): Promise<Float64Array> {
+  const out = new Float64Array(indices.length);
+  for (const [n, i] of indices.entries()) {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = await loss(x);
+    x[i] = old - h;
+    const fm = await loss(x);
+    x[i] = old;
+    out[n] = (fp - fm) / (2 * h);
+  }
+  return out;
+}

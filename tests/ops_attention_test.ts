@@ -14,7 +14,9 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
+  randIds,
   randn,
   runGpu,
   TOL,
@@ -184,5 +186,53 @@ Deno.test({
         `sequence ${s}`,
       );
     }
+  },
+});
+
+Deno.test({
+  name: "attentionBackward() matches central differences of attentionForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const dims = { queryRows: 6, keyRows: 6, heads: 4, kvHeads: 2, headDim: 5 };
+    const seqs = [{ qStart: 0, qLen: 2, kStart: 0 }, { qStart: 2, qLen: 4, kStart: 2 }];
+    const r = await gpuAttention(dims, seqs, 21, true);
+    const table = attentionRangeTable(seqs, dims);
+    const tr = await upload("ranges", table, "u32");
+    // Loss Σ o·dO with o from the GPU forward; the inputs are perturbed on the host.
+    const loss = async (q: Float64Array, k: Float64Array, v: Float64Array) => {
+      const [tq, tk, tv, ts, to] = await Promise.all([
+        upload("q", q),
+        upload("k", k),
+        upload("v", v),
+        zeros("stats", 2 * 6 * 4),
+        zeros("o", q.length),
+      ]);
+      await runGpu((rec) =>
+        attentionForward(rec, { q: tq, k: tk, v: tv, ranges: tr, stats: ts, o: to, ...dims })
+      );
+      return dot(await download(to), r.dO);
+    };
+    const pick = (n: number, seed: number) => [...randIds(5, n, seed)];
+    const iq = pick(r.q.length, 1), ik = pick(r.k.length, 2), iv = pick(r.v.length, 3);
+    const scale = Math.max(...[...r.dq, ...r.dk, ...r.dv].map(Math.abs));
+    const tol = { atol: 2e-3 * scale, rtol: 2e-3 };
+    expectClose(
+      await gpuFiniteDiff((x) => loss(x, r.k, r.v), r.q, iq),
+      iq.map((i) => r.dq[i]),
+      tol,
+      "dq",
+    );
+    expectClose(
+      await gpuFiniteDiff((x) => loss(r.q, x, r.v), r.k, ik),
+      ik.map((i) => r.dk[i]),
+      tol,
+      "dk",
+    );
+    expectClose(
+      await gpuFiniteDiff((x) => loss(r.q, r.k, x), r.v, iv),
+      iv.map((i) => r.dv[i]),
+      tol,
+      "dv",
+    );
   },
 });
