@@ -6,11 +6,13 @@ import {
   IGNORE_INDEX,
 } from "../engine/ops/cross_entropy.ts";
 import {
+  dot,
   download,
   downloadChunks,
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randn,
   runGpu,
@@ -83,5 +85,36 @@ Deno.test({
       TOL.f32,
       "dx",
     );
+  },
+});
+
+Deno.test({
+  name: "crossEntropyBackward() matches central differences of crossEntropyForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const rows = 3, widths = [7, 10], V = 17, targets = [3, IGNORE_INDEX, 12];
+    const x = f32(randn(rows * V, 70, 3)), dLoss = [0.7, 1, -1.3];
+    const [tt, tdl] = await Promise.all([
+      upload("targets", targets, "u32"),
+      upload("dLoss", dLoss),
+    ]);
+    const run = async (xx: Float64Array) => {
+      const xs = await uploadChunks(xx, rows, widths);
+      const dxs = await uploadChunks(new Float64Array(rows * V), rows, widths);
+      const [stats, loss] = await Promise.all([zeros("stats", 2 * rows), zeros("loss", rows)]);
+      await runGpu((rec) => {
+        xs.forEach((c, i) => lseChunk(rec, { stats, x: c.t, first: i === 0, rows, cols: c.cols }));
+        xs.forEach((c, i) => {
+          const o = { x: c.t, colStart: c.colStart, stats, targets: tt, rows, cols: c.cols };
+          crossEntropyForward(rec, { ...o, loss });
+          crossEntropyBackward(rec, { ...o, dLoss: tdl, dx: dxs[i].t });
+        });
+      });
+      return { loss: dot(await download(loss), dLoss), dx: await downloadChunks(dxs, rows) };
+    };
+    const { dx } = await run(x);
+    const idx = [0, 3, 12, 20, 37, 46];
+    const fd = await gpuFiniteDiff(async (xx) => (await run(xx)).loss, x, idx);
+    expectClose(fd, idx.map((i) => dx[i]), { atol: 2e-3, rtol: 2e-3 });
   },
 });

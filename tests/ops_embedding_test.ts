@@ -12,6 +12,7 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randIds,
   randn,
@@ -98,3 +99,33 @@ for (const dtype of ["f16", "bf16"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "embeddingBackward() matches central differences of embeddingForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const vocab = 6, dim = 3, tokens = 7, ids = [5, 0, 5, 2, 5, 0, 1];
+    const table = f32(randn(vocab * dim, 80)), g = f32(randn(tokens * dim, 81));
+    const [tIds, tdOut, tLinks] = await Promise.all([
+      upload("ids", ids, "u32"),
+      upload("dOut", g),
+      zeros("links", tokens, "u32"),
+    ]);
+    const run = async (tb: Float64Array) => {
+      const [tTable, out, dTable] = await Promise.all([
+        upload("table", tb),
+        zeros("out", tokens * dim),
+        zeros("dTable", vocab * dim),
+      ]);
+      await runGpu((rec) => {
+        embeddingForward(rec, { out, ids: tIds, table: tTable, tokens, dim });
+        embeddingBackward(rec, { dTable, dOut: tdOut, ids: tIds, links: tLinks, tokens, dim });
+      });
+      return { loss: dot(await download(out), g), dTable: await download(dTable) };
+    };
+    const { dTable } = await run(table);
+    const idx = [...table.keys()];
+    const fd = await gpuFiniteDiff(async (tb) => (await run(tb)).loss, table, idx);
+    expectClose(fd, dTable, { atol: 2e-3, rtol: 2e-3 });
+  },
+});

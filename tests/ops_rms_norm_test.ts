@@ -10,6 +10,7 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randn,
   runGpu,
@@ -80,3 +81,43 @@ for (const [rows, dim] of [[1, 1], [3, 17], [5, 1000], [70, 3]]) {
     },
   });
 }
+
+Deno.test({
+  name: "rmsNormBackward() matches central differences of rmsNormForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const shape = { rows: 3, dim: 17, eps: 1e-6 };
+    const x = f32(randn(51, 30)), w = f32(randn(17, 31)), g = f32(randn(51, 32));
+    const run = async (xx: Float64Array, ww: Float64Array) => {
+      const [tx, tw, ty, tr, tdy, tdx, tdw] = await Promise.all([
+        upload("x", xx),
+        upload("w", ww),
+        zeros("y", 51),
+        zeros("rstd", 3),
+        upload("dy", g),
+        zeros("dx", 51),
+        zeros("dW", 17),
+      ]);
+      await runGpu((rec) => {
+        rmsNormForward(rec, { y: ty, rstd: tr, x: tx, weight: tw, ...shape });
+        rmsNormBackward(rec, {
+          dx: tdx,
+          dWeight: tdw,
+          dy: tdy,
+          x: tx,
+          weight: tw,
+          rstd: tr,
+          ...shape,
+        });
+      });
+      return { loss: dot(await download(ty), g), dx: await download(tdx), dW: await download(tdw) };
+    };
+    const { dx, dW } = await run(x, w);
+    const ix = [0, 7, 20, 33, 50], iw = [0, 5, 16];
+    const tol = { atol: 2e-3, rtol: 2e-3 };
+    const fdx = await gpuFiniteDiff(async (xx) => (await run(xx, w)).loss, x, ix);
+    expectClose(fdx, ix.map((i) => dx[i]), tol, "dx");
+    const fdw = await gpuFiniteDiff(async (ww) => (await run(x, ww)).loss, w, iw);
+    expectClose(fdw, iw.map((i) => dW[i]), tol, "dWeight");
+  },
+});

@@ -12,6 +12,7 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randn,
   runGpu,
@@ -88,3 +89,26 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "ropeBackward() matches central differences of ropeForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const shape = { tokens: 3, heads: 2, headDim: 6, posOffset: 3 }, n = 36;
+    const pos = [0, 5, 11], x = f32(randn(n, 50)), g = f32(randn(n, 51));
+    const table = ropeTable({ theta: 1e4, headDim: 6, positions: 20 });
+    const [tp, tt] = await Promise.all([upload("pos", pos, "u32"), upload("table", table)]);
+    const run = async (xx: Float64Array) => {
+      const [tx, tdx] = await Promise.all([upload("x", xx), upload("dx", g)]);
+      await runGpu((rec) => {
+        ropeForward(rec, { x: tx, positions: tp, table: tt, ...shape });
+        ropeBackward(rec, { dx: tdx, positions: tp, table: tt, ...shape });
+      });
+      return { loss: dot(await download(tx), g), dx: await download(tdx) };
+    };
+    const { dx } = await run(x);
+    const idx = [0, 4, 13, 29, 35];
+    const fd = await gpuFiniteDiff(async (xx) => (await run(xx)).loss, x, idx);
+    expectClose(fd, idx.map((i) => dx[i]), { atol: 2e-3, rtol: 2e-3 });
+  },
+});

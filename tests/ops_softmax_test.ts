@@ -12,6 +12,7 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randn,
   runGpu,
@@ -92,3 +93,44 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "logSoftmaxBackward() matches central differences of logSoftmaxForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const rows = 2, widths = [5, 12], V = 17;
+    const x = f32(randn(rows * V, 60, 3)), g = f32(randn(rows * V, 61));
+    const run = async (xx: Float64Array) => {
+      const xs = await uploadChunks(xx, rows, widths);
+      const ys = await uploadChunks(new Float64Array(rows * V), rows, widths);
+      const dys = await uploadChunks(g, rows, widths);
+      const dxs = await uploadChunks(new Float64Array(rows * V), rows, widths);
+      const stats = await zeros("stats", 2 * rows), rowSum = await zeros("rowSum", rows);
+      await runGpu((rec) => {
+        xs.forEach((c, i) => lseChunk(rec, { stats, x: c.t, first: i === 0, rows, cols: c.cols }));
+        xs.forEach((c, i) => {
+          const o = { stats, rows, cols: c.cols };
+          logSoftmaxForward(rec, { ...o, y: ys[i].t, x: c.t });
+          logSoftmaxBackward(rec, { ...o, pass: "sum", first: i === 0, dy: dys[i].t, rowSum });
+        });
+        xs.forEach((c, i) =>
+          logSoftmaxBackward(rec, {
+            pass: "grad",
+            dy: dys[i].t,
+            x: c.t,
+            dx: dxs[i].t,
+            stats,
+            rowSum,
+            rows,
+            cols: c.cols,
+          })
+        );
+      });
+      return { loss: dot(await downloadChunks(ys, rows), g), dx: await downloadChunks(dxs, rows) };
+    };
+    const { dx } = await run(x);
+    const idx = [0, 4, 5, 16, 20, 33];
+    const fd = await gpuFiniteDiff(async (xx) => (await run(xx)).loss, x, idx);
+    expectClose(fd, idx.map((i) => dx[i]), { atol: 2e-3, rtol: 2e-3 });
+  },
+});

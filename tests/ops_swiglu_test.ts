@@ -10,6 +10,7 @@ import {
   expectClose,
   f32,
   finiteDiff,
+  gpuFiniteDiff,
   NO_GPU,
   randn,
   runGpu,
@@ -55,3 +56,32 @@ for (const n of [1, 3, 17, 1000]) {
     },
   });
 }
+
+Deno.test({
+  name: "swigluBackward() matches central differences of swigluForward() on the GPU",
+  ignore: NO_GPU,
+  fn: async () => {
+    const n = 17, gate = f32(randn(n, 40, 3)), up = f32(randn(n, 41)), g = f32(randn(n, 42));
+    const run = async (gg: Float64Array, uu: Float64Array) => {
+      const [tg, tu, th, tdh, tdg, tdu] = await Promise.all([
+        upload("gate", gg),
+        upload("up", uu),
+        zeros("h", n),
+        upload("dH", g),
+        zeros("dGate", n),
+        zeros("dUp", n),
+      ]);
+      await runGpu((rec) => {
+        swigluForward(rec, { h: th, gate: tg, up: tu, n });
+        swigluBackward(rec, { dGate: tdg, dUp: tdu, dH: tdh, gate: tg, up: tu, n });
+      });
+      return { loss: dot(await download(th), g), dg: await download(tdg), du: await download(tdu) };
+    };
+    const { dg, du } = await run(gate, up);
+    const idx = [0, 4, 9, 16], tol = { atol: 2e-3, rtol: 2e-3 };
+    const fg = await gpuFiniteDiff(async (x) => (await run(x, up)).loss, gate, idx);
+    expectClose(fg, idx.map((i) => dg[i]), tol, "dGate");
+    const fu = await gpuFiniteDiff(async (x) => (await run(gate, x)).loss, up, idx);
+    expectClose(fu, idx.map((i) => du[i]), tol, "dUp");
+  },
+});
