@@ -1,0 +1,134 @@
+/**
+ * Generation with the KV cache: the prompts of a batch (different lengths) are prefilled in one
+ * packed forward, then every unfinished sequence advances one token per step. A sequence stops
+ * when it samples a stop id (<|im_end|>, <|endoftext|>; the id is kept) or after maxNewTokens.
+ * Each step reads back the last rows' logits and picks tokens on the CPU (model/sampling.ts);
+ * the reported log-prob of a token is under the full softmax at temperature 1.
+ * `recompute` runs every step over the whole sequence without reusing the cache (tests).
+ * Legend: B sequences in a batch, S cache length per sequence.
+ */
+import type { Qwen3Gpu } from "./qwen3_gpu.ts";
+import { chooseToken, logSoftmax, SampleRng, sampleSeed } from "./sampling.ts";
+
+/** <|im_end|> and <|endoftext|> of the Qwen3 vocabulary. */
+export const DEFAULT_STOP_IDS = [151645, 151643];
+
+export interface GenerateRequest {
+  prompt: number[];
+  /** Row index and sample number: the random stream is seeded by (seed, example, sample). */
+  example?: number;
+  sample?: number;
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  stopIds?: number[];
+  /** Most sequences per batch (the cache may allow fewer). */
+  maxBatch?: number;
+  recompute?: boolean;
+}
+
+export interface Generation {
+  ids: number[];
+  logprobs: number[];
+  finishReason: "stop" | "length";
+}
+
+/**
+ * Generates for every request, in batches; `onDone(i, g)` is called once per request as soon as
+ * its batch has finished (in request order within a batch). Returns all results in order.
+ */
+export async function generate(
+  model: Qwen3Gpu,
+  reqs: GenerateRequest[],
+  opts: GenerateOptions,
+  onDone?: (index: number, g: Generation) => void | Promise<void>,
+): Promise<Generation[]> {
+  const out: Generation[] = [];
+  let i = 0;
+  while (i < reqs.length) {
+    // grow the batch while the cache of all its sequences fits one binding
+    let n = 0, maxLen = 0;
+    while (i + n < reqs.length && n < (opts.maxBatch ?? 16)) {
+      const len = Math.max(maxLen, reqs[i + n].prompt.length + opts.maxNewTokens);
+      if (n > 0 && model.maxCacheSlots(len) < n + 1) break;
+      maxLen = len;
+      n++;
+    }
+    if (model.maxCacheSlots(maxLen) < 1) {
+      throw new RangeError(`A sequence of ${maxLen} tokens does not fit the KV cache`);
+    }
+    const batch = reqs.slice(i, i + n);
+    const res = await generateBatch(model, batch, opts, maxLen);
+    for (let j = 0; j < n; j++) {
+      out.push(res[j]);
+      await onDone?.(i + j, res[j]);
+    }
+    i += n;
+  }
+  return out;
+}
+
+async function generateBatch(
+  model: Qwen3Gpu,
+  reqs: GenerateRequest[],
+  opts: GenerateOptions,
+  maxLen: number,
+): Promise<Generation[]> {
+  const params = {
+    temperature: opts.temperature ?? 1,
+    topP: opts.topP ?? 1,
+    topK: opts.topK ?? 0,
+  };
+  const stop = new Set(opts.stopIds ?? DEFAULT_STOP_IDS);
+  const res: Generation[] = reqs.map(() => ({ ids: [], logprobs: [], finishReason: "length" }));
+  const rngs = reqs.map((r, j) =>
+    new SampleRng(sampleSeed(opts.seed ?? 0, r.example ?? j, r.sample ?? 0))
+  );
+  for (const r of reqs) {
+    if (r.prompt.length === 0) throw new RangeError("A prompt needs at least one token");
+  }
+  if (opts.maxNewTokens <= 0) return res;
+  const cache = opts.recompute ? undefined : model.newCache(reqs.length, maxLen);
+  try {
+    let active = reqs.map((_, j) => j);
+    const pending = reqs.map((r) => r.prompt);
+    while (active.length > 0) {
+      let rows: Float32Array[];
+      if (cache) {
+        rows = await model.forwardCached(
+          cache,
+          active.map((j) => ({ slot: j, ids: pending[j] })),
+        );
+      } else {
+        const fresh = model.newCache(active.length, maxLen);
+        try {
+          rows = await model.forwardCached(
+            fresh,
+            active.map((j, s) => ({ slot: s, ids: [...reqs[j].prompt, ...res[j].ids] })),
+          );
+        } finally {
+          model.releaseCache(fresh);
+        }
+      }
+      const next: number[] = [];
+      active.forEach((j, a) => {
+        const tok = chooseToken(rows[a], params, rngs[j]);
+        const lp = logSoftmax(rows[a])[tok];
+        res[j].ids.push(tok);
+        res[j].logprobs.push(lp);
+        pending[j] = [tok];
+        if (stop.has(tok)) res[j].finishReason = "stop";
+        else if (res[j].ids.length < opts.maxNewTokens) next.push(j);
+      });
+      active = next;
+    }
+  } finally {
+    if (cache) model.releaseCache(cache);
+  }
+  return res;
+}

@@ -1,0 +1,182 @@
+/**
+ * The Qwen3 decoder on the engine against the float64 CPU model (model/qwen3_ref.ts), llm.c
+ * style: log-probs, top-k, the loss and EVERY parameter gradient checked by name, on seeded
+ * random models (a toy vocabulary, and the `tiny` preset with the real vocabulary); KV-cached
+ * greedy decoding against recomputing the whole sequence and against the CPU model.
+ */
+import { hasGpu } from "../engine/device.ts";
+import { parseQwen3Config, presetConfig, type Qwen3Config } from "../model/config.ts";
+import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import {
+  greedyGenerateRef,
+  logProbsRef,
+  qwen3LossAndGradRef,
+  type Qwen3Ref,
+  randomQwen3Ref,
+} from "../model/qwen3_ref.ts";
+import { generate } from "../model/generate.ts";
+import { assertEquals } from "./assert.ts";
+
+const ignore = !(await hasGpu());
+
+const TOY: Qwen3Config = parseQwen3Config({
+  architectures: ["Qwen3ForCausalLM"],
+  model_type: "qwen3",
+  vocab_size: 50,
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 8,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  max_position_embeddings: 128,
+  tie_word_embeddings: true,
+  initializer_range: 0.5,
+  torch_dtype: "float32",
+});
+
+function onGpu(ref: Qwen3Ref, trainable = false): Promise<Qwen3Gpu> {
+  return Qwen3Gpu.fromValues(ref.config, (s) => ref.params[s.name], { trainable });
+}
+
+/** max |a - b| over max(|b|) (scale-relative), and the first index beyond `tol`. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0, s = 1e-12;
+  for (let i = 0; i < b.length; i++) {
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return m / s;
+}
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const SEQS = [[3, 17, 42, 8, 8, 1, 0, 49, 23], [5], [7, 7, 30, 2, 11, 44], [12, 9]];
+
+Deno.test({
+  name: "Qwen3Gpu.logprobs() matches the float64 model on packed sequences with top-5 (toy vocab)",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref(TOY, 1, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      const got = await m.logprobs(SEQS, { topK: 5 });
+      const want = logProbsRef(ref, SEQS, { topK: 5 });
+      for (let s = 0; s < SEQS.length; s++) {
+        assertEquals(got[s].logprobs.length, want[s].logprobs.length);
+        const err = maxAbs(got[s].logprobs, want[s].logprobs);
+        if (err > 2e-4) throw new Error(`sequence ${s}: log-prob error ${err}`);
+        assertEquals(got[s].topkIds, want[s].topkIds);
+        const terr = maxAbs(got[s].topkLogprobs!.flat(), want[s].topkLogprobs!.flat());
+        if (terr > 2e-4) throw new Error(`sequence ${s}: top-k log-prob error ${terr}`);
+      }
+    } finally {
+      m.release();
+    }
+  },
+});
+
+async function checkGrads(ref: Qwen3Ref, seqs: number[][], labels?: number[][]) {
+  const m = await onGpu(ref, true);
+  try {
+    const want = qwen3LossAndGradRef(ref, seqs, labels);
+    const { Recorder } = await import("../engine/recorder.ts");
+    const rec = new Recorder(m.gpu);
+    m.zeroGrads(rec);
+    const got = await m.lossAndGrad(seqs, { labels, rec });
+    assertEquals(got.count, want.count);
+    if (Math.abs(got.loss - want.loss) > 2e-5 * Math.max(1, Math.abs(want.loss))) {
+      throw new Error(`loss ${got.loss} vs ${want.loss}`);
+    }
+    const bad: string[] = [];
+    for (const name of Object.keys(ref.params)) {
+      const g = await m.readGrad(name);
+      const e = relErr(g, want.grads[name]);
+      if (!(e < 2e-4)) bad.push(`${name}: relative error ${e}`);
+    }
+    if (bad.length) throw new Error(`gradients differ:\n${bad.join("\n")}`);
+    assertEquals(m.grads!.size, Object.keys(ref.params).length);
+  } finally {
+    m.release();
+  }
+}
+
+Deno.test({
+  name: "Qwen3Gpu.lossAndGrad() gives the float64 loss and every parameter gradient (toy, tied)",
+  ignore,
+  fn: async () => {
+    await checkGrads(randomQwen3Ref(TOY, 2, { normJitter: 0.3 }), SEQS);
+  },
+});
+
+Deno.test({
+  name: "Qwen3Gpu.lossAndGrad() with masked labels and an untied LM head matches by name",
+  ignore,
+  fn: async () => {
+    const cfg = { ...TOY, tie_word_embeddings: false, num_hidden_layers: 3 };
+    const labels = SEQS.map((s) => s.map((id, t) => (t < 2 ? -100 : id)));
+    await checkGrads(randomQwen3Ref(cfg, 3, { normJitter: 0.3 }), SEQS, labels);
+  },
+});
+
+Deno.test({
+  name: "Qwen3Gpu.logprobs() matches the float64 model on the tiny preset (real vocabulary)",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref(presetConfig("tiny"), 0);
+    const m = await onGpu(ref);
+    try {
+      const seqs = [[151644, 872, 198, 9707, 11, 1879], [151643, 100, 2000, 151645]];
+      const got = await m.logprobs(seqs, { topK: 3 });
+      const want = logProbsRef(ref, seqs, { topK: 3 });
+      for (let s = 0; s < seqs.length; s++) {
+        const err = maxAbs(got[s].logprobs, want[s].logprobs);
+        if (err > 2e-4) throw new Error(`sequence ${s}: log-prob error ${err}`);
+        assertEquals(got[s].topkIds, want[s].topkIds);
+      }
+    } finally {
+      m.release();
+    }
+  },
+});
+
+Deno.test({
+  name: "generate() greedy with the KV cache equals recomputation and the float64 model",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref(TOY, 4, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      const prompts = [[3, 17, 42], [5], [7, 7, 30, 2, 11, 44, 9]];
+      const opts = { maxNewTokens: 6, temperature: 0, stopIds: [0] };
+      const cached = await generate(m, prompts.map((p, i) => ({ prompt: p, example: i })), opts);
+      const recomputed = await generate(
+        m,
+        prompts.map((p, i) => ({ prompt: p, example: i })),
+        { ...opts, recompute: true },
+      );
+      for (let i = 0; i < prompts.length; i++) {
+        assertEquals(cached[i].ids, recomputed[i].ids);
+        const err = maxAbs(cached[i].logprobs, recomputed[i].logprobs);
+        if (err > 1e-4) throw new Error(`prompt ${i}: cache vs recompute log-prob error ${err}`);
+        const want = greedyGenerateRef(ref, prompts[i], {
+          maxNewTokens: 6,
+          stopIds: [0],
+          useCache: true,
+        });
+        assertEquals(cached[i].ids, want.ids);
+        assertEquals(cached[i].finishReason, want.finishReason);
+        const e2 = maxAbs(cached[i].logprobs, want.logprobs);
+        if (e2 > 2e-4) throw new Error(`prompt ${i}: log-prob error vs float64 ${e2}`);
+      }
+    } finally {
+      m.release();
+    }
+  },
+});
