@@ -5,7 +5,8 @@
 //             a target of IGNORE (0xffffffff) gets loss 0 from the chunk with colStart 0.
 //             One invocation per row.
 //   backward  dx = (exp(x - lse) - [id == target]) * dLoss[r]; 0 for ignored rows (=).
-//             One invocation per element, grid folded: flat = (wid.y*nwg.x + wid.x)*WG + lid.x.
+//             One invocation per element: column = wid.x*WG + lid.x, row = wid.z*nwg.y + wid.y
+//             (rows folded into y and z; no integer division per element).
 
 struct Params {
   rows: u32,
@@ -52,12 +53,11 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_id) lid: vec3u) {
-  let flat = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (flat >= params.rows * params.cols) {
+  let row = wid.z * nwg.y + wid.y;
+  let c = wid.x * WG + lid.x;
+  if (row >= params.rows || c >= params.cols) {
     return;
   }
-  let row = flat / params.cols;
-  let c = flat - row * params.cols;
   let i = row * params.ld + c;
   let t = targets[row];
   if (t == IGNORE) {

@@ -6,8 +6,9 @@
 //   forward       y = x - lse per chunk element.
 //   backward_sum  rowSum += sum of dy over the chunk (first = 1 starts at 0); workgroup per row.
 //   backward      dx = dy - exp(x - lse) * rowSum per chunk element (after all backward_sum).
-// Element kernels fold the grid: flat = (wid.y*nwg.x + wid.x)*WG + lid.x; row kernels use
-// row = wid.y*nwg.x + wid.x. WG must be a power of two.
+// Element kernels: column = wid.x*WG + lid.x, row = wid.z*nwg.y + wid.y (rows folded into y and
+// z, no integer division per element); row kernels: row = wid.y*nwg.x + wid.x. WG must be a
+// power of two.
 
 struct Params {
   rows: u32,
@@ -79,12 +80,12 @@ fn lse(row: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_id) lid: vec3u) {
-  let flat = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (flat >= params.rows * params.cols) {
+  let row = wid.z * nwg.y + wid.y;
+  let c = wid.x * WG + lid.x;
+  if (row >= params.rows || c >= params.cols) {
     return;
   }
-  let row = flat / params.cols;
-  let i = row * params.ld + flat - row * params.cols;
+  let i = row * params.ld + c;
   y[i] = x[i] - lse(row);
 }
 
@@ -115,11 +116,11 @@ fn backward_sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_id) lid: vec3u) {
-  let flat = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (flat >= params.rows * params.cols) {
+  let row = wid.z * nwg.y + wid.y;
+  let c = wid.x * WG + lid.x;
+  if (row >= params.rows || c >= params.cols) {
     return;
   }
-  let row = flat / params.cols;
-  let i = row * params.ld + flat - row * params.cols;
+  let i = row * params.ld + c;
   dx[i] = dy[i] - exp(logits[i] - lse(row)) * rowSum[row];
 }

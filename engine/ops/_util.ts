@@ -3,7 +3,7 @@
  * checks that name the tensor. Kept private to engine/ops.
  */
 import { type BindingKind, type BindingSpec, type Kernel, kernel } from "../kernel.ts";
-import type { Recorder } from "../recorder.ts";
+import { grid, type Recorder } from "../recorder.ts";
 import type { DType, Tensor } from "../tensor.ts";
 
 /**
@@ -64,4 +64,9 @@ export function family(
     if (!list) throw new Error(`${file} has no entry point "${entryPoint}"`);
     return kernel(rec.gpu, { file, code, entryPoint, constants, bindings: bindings(...list) });
   };
+}
+
+/** Grid for (rows, cols) element kernels: x over column blocks of wg, rows folded into y and z. */
+export function rowColGrid(rows: number, cols: number, wg: number): [number, number, number] {
+  return [Math.ceil(cols / wg), ...grid(rows, 1)];
 }

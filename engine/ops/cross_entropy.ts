@@ -7,7 +7,7 @@
 import code from "../../wgsl/cross_entropy.wgsl" with { type: "text" };
 import { grid, type Recorder } from "../recorder.ts";
 import type { Tensor } from "../tensor.ts";
-import { family, need, params } from "./_util.ts";
+import { family, need, params, rowColGrid } from "./_util.ts";
 import type { VocabChunk } from "./softmax.ts";
 
 export const IGNORE_INDEX = 0xffffffff;
@@ -96,6 +96,6 @@ export function crossEntropyBackward(
   rec.dispatch(
     ceKernel(rec, "backward", { WG }),
     { params: p, x: o.x, stats: o.stats, targets: o.targets, dLoss: o.dLoss, dx: o.dx },
-    grid(o.rows * o.cols, WG),
+    rowColGrid(o.rows, o.cols, WG),
   );
 }

@@ -8,7 +8,7 @@
 import code from "../../wgsl/softmax.wgsl" with { type: "text" };
 import { grid, type Recorder } from "../recorder.ts";
 import type { Tensor } from "../tensor.ts";
-import { family, need, params } from "./_util.ts";
+import { family, need, params, rowColGrid } from "./_util.ts";
 
 /** Float64 reference: log-probs (N, V) and lse (N). */
 export function logSoftmaxForwardRef(
@@ -103,7 +103,7 @@ export function logSoftmaxForward(
   rec.dispatch(
     softmaxKernel(rec, "forward", { WG }),
     { params: chunkParams(rec, o, false), x: o.x, stats: o.stats, y: o.y },
-    grid(o.rows * o.cols, WG),
+    rowColGrid(o.rows, o.cols, WG),
   );
 }
 
@@ -136,6 +136,6 @@ export function logSoftmaxBackward(
   rec.dispatch(
     softmaxKernel(rec, "backward", { WG }),
     { params: chunkParams(rec, o, false), ...common, logits: o.x, dx: o.dx },
-    grid(o.rows * o.cols, WG),
+    rowColGrid(o.rows, o.cols, WG),
   );
 }
