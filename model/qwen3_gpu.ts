@@ -734,11 +734,7 @@ export class Qwen3Gpu {
   }
 
   #recordBackward(rec: Recorder, p: Plan, T: number, ranges: Tensor, chunks: HeadChunk[]): void {
-    const c = this.config, g = p.grads!, G = this.grads!;
-    const D = c.hidden_size, H = c.num_attention_heads, K = c.num_key_value_heads;
-    const E = c.head_dim, F = c.intermediate_size, eps = c.rms_norm_eps;
-    const dw = (name: string) => G.get(name)!;
-    const table = this.#ropeTable(1);
+    const g = p.grads!, D = this.config.hidden_size;
     // LM head: recompute each chunk's logits, dlogits = (softmax - onehot)·dLoss, then
     // dXf (+)= dlogits·W_chunk and dW_chunk += dlogitsᵀ·xf
     chunks.forEach((ch, i) => {
@@ -767,6 +763,16 @@ export class Qwen3Gpu {
         outDim: ch.rows,
       });
     });
+    this.#recordBodyBackward(rec, p, T, ranges);
+  }
+
+  /** The backward from dXf (dL/dxf, T rows) to every parameter gradient (accumulating). */
+  #recordBodyBackward(rec: Recorder, p: Plan, T: number, ranges: Tensor): void {
+    const c = this.config, g = p.grads!, G = this.grads!;
+    const D = c.hidden_size, H = c.num_attention_heads, K = c.num_key_value_heads;
+    const E = c.head_dim, F = c.intermediate_size, eps = c.rms_norm_eps;
+    const dw = (name: string) => G.get(name)!;
+    const table = this.#ropeTable(1);
     rmsNormBackward(rec, {
       dx: g.dRes,
       dWeight: dw("model.norm.weight"),
@@ -892,6 +898,49 @@ export class Qwen3Gpu {
       tokens: T,
       dim: D,
     });
+  }
+
+  // ---- hooks for trainers with their own loss over the final hidden states (CKD) -------------
+
+  /**
+   * Records the forward of packed `seqs` up to xf = model.norm(xL) (T, D) without the LM head.
+   * With `train` (a trainable model) the activations are kept: the caller records its loss over
+   * `xf`, writes dL/dxf into `dXf` (T, D) and calls `backward()` to record the backward from
+   * there to every parameter gradient (accumulating). `release()` after the submit.
+   */
+  recordHidden(rec: Recorder, seqs: number[][], opts: { train?: boolean } = {}): {
+    T: number;
+    xf: Tensor;
+    dXf?: Tensor;
+    backward: () => void;
+    release: () => void;
+  } {
+    const train = opts.train ?? false;
+    if (train && !this.grads) throw new Error("recordHidden() to train needs a trainable model");
+    const T = seqs.reduce((s, q) => s + q.length, 0);
+    const p = this.#plan(T, train);
+    this.#writeBatch(p, seqs);
+    this.#ropeTable(Math.max(...seqs.map((s) => s.length)));
+    const ranges = this.#rangesTensor(
+      seqs.map((s, i) => ({
+        qStart: offsetOf(seqs, i),
+        qLen: s.length,
+        kStart: offsetOf(seqs, i),
+      })),
+      T,
+      T,
+    );
+    this.#recordBody(rec, p, T, { ranges, keyRows: T, kv: (_l, a) => ({ k: a.kr, v: a.v }) });
+    return {
+      T,
+      xf: rows(p.xf, T),
+      dXf: train ? rows(p.grads!.dXf, T) : undefined,
+      backward: () => {
+        if (!train) throw new Error("backward() needs recordHidden(..., { train: true })");
+        this.#recordBodyBackward(rec, p, T, ranges);
+      },
+      release: () => releaseTensor(this.gpu, ranges),
+    };
   }
 
   // ---- generation ---------------------------------------------------------------------------
