@@ -141,3 +141,30 @@ for (const [from, to] of [["f16", "bf16"], ["bf16", "f16"]] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "castForward() casts a tensor larger than one storage binding in windows",
+  ignore: NO_GPU,
+  fn: async () => {
+    const gpu = await getGpu();
+    // 40 M f32 = 160 MB > 128 MiB on the software adapter (skipped where bindings are bigger).
+    const n = 40_000_000;
+    if (n * 4 <= gpu.limits.maxStorageBufferBindingSize) return;
+    const x = new Float32Array(n);
+    const probe = [...Array.from({ length: 4011 }, (_, j) => j * 9973)];
+    for (let i = (1 << 25) - 3; i < (1 << 25) + 3; i++) probe.push(i); // around the window edge
+    for (const i of probe) x[i] = i / 7 + 1;
+    const src = createTensor(gpu, {
+      shape: [n],
+      dtype: "f32",
+      label: "big",
+      data: x,
+      chunked: true,
+    });
+    const dst = createTensor(gpu, { shape: [n], dtype: "bf16", label: "big.bf16" });
+    await runGpu((rec) => castForward(rec, { dst, src }));
+    const got = await bits16(dst);
+    for (const i of probe) assertEquals(got[i], f32ToBf16BitsRef(x[i]), `at ${i}`);
+    assertEquals(got[n - 1], 0);
+  },
+});

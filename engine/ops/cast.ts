@@ -84,7 +84,10 @@ const castKernel = family("wgsl/cast.wgsl", code, {
   bf16_to_f16: IO,
 });
 
-/** dst = src converted to dst's dtype (f32, f16 or bf16; same element count). */
+/**
+ * dst = src converted to dst's dtype (f32, f16 or bf16; same element count); tensors larger
+ * than one binding are processed in windows.
+ */
 export function castForward(rec: Recorder, o: { dst: Tensor; src: Tensor }): void {
   const from = o.src.dtype as Float, to = o.dst.dtype as Float;
   for (const d of [from, to]) {
@@ -101,12 +104,26 @@ export function castForward(rec: Recorder, o: { dst: Tensor; src: Tensor }): voi
     rec.copy(o.src, o.dst);
     return;
   }
+  // Tensors over the binding limit (a vocabulary table) are cast in aligned element windows.
+  const { maxStorageBufferBindingSize: limit, minStorageBufferOffsetAlignment: align } =
+    rec.gpu.limits;
+  const step = Math.max(2, align / 2);
+  const per = Math.floor(limit / 4 / step) * step;
   const n = o.src.numel;
-  rec.dispatch(
-    castKernel(rec, `${from}_to_${to}`, { WG }),
-    { params: params(rec, { n }), src: o.src, dst: o.dst },
-    grid(Math.ceil(n / 2), WG),
-  );
+  const src = o.src.reshape([n]), dst = o.dst.reshape([n]);
+  for (let start = 0; start < n; start += per) {
+    const count = Math.min(per, n - start);
+    const whole = count === n;
+    rec.dispatch(
+      castKernel(rec, `${from}_to_${to}`, { WG }),
+      {
+        params: params(rec, { n: count }),
+        src: whole ? o.src : src.rows(start, count),
+        dst: whole ? o.dst : dst.rows(start, count),
+      },
+      grid(Math.ceil(count / 2), WG),
+    );
+  }
 }
 
 /** The gradient of a cast is the cast back: dSrc = dDst in dSrc's dtype. */
