@@ -1,5 +1,7 @@
 /**
- * Embedding gather out[t] = table[ids[t]] and its gradient dTable[ids[t]] += dOut[t].
+ * Embedding gather out[t] = table[ids[t]] and its gradient dTable[ids[t]] += dOut[t], over a
+ * table held as row shards (each within the binding limit). Ids must be < V: an id in no shard
+ * leaves its output row unwritten. The gradient sums repeated ids in token order (deterministic).
  * Legend: T tokens, V vocab_size, D hidden_size.
  */
 import code from "../../wgsl/embedding.wgsl" with { type: "text" };

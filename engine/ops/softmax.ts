@@ -1,7 +1,8 @@
 /**
  * Log-softmax over a vocabulary processed in column chunks (blocks of vocabulary rows of the LM
- * head): a running (max, sum of exp) per token row is updated chunk by chunk (online
- * log-sum-exp), finalised to lse, and each chunk's log-probs are x − lse. The backward of
+ * head): a running state `stats` (N, 2) = (max, sum of exp(x − max)) per token row is updated
+ * chunk by chunk (online log-sum-exp); every consumer (log-softmax, cross-entropy, top-k) reads
+ * lse = max + log(sum) from it, and each chunk's log-probs are x − lse. The backward of
  * y = log_softmax(x) is dx = dy − exp(y)·Σ dy, where Σ dy is also accumulated chunk by chunk.
  * Legend: N token rows, V vocab, C chunk columns.
  */
