@@ -35,6 +35,14 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Show the GPU adapter, its limits, and self-test the kernels on it",
     load: () => import("./cli/info.ts"),
   },
+  logprobs: {
+    summary: "Per-token log-probs (and top-k) of sequences under a model",
+    load: () => import("./cli/logprobs.ts"),
+  },
+  generate: {
+    summary: "Sample completions of prompts with a KV cache",
+    load: () => import("./cli/generate.ts"),
+  },
 };
 
 const TOP_HELP = () => {

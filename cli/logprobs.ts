@@ -1,0 +1,127 @@
+/**
+ * `star logprobs`: per-token log-probs of sequences under a model (CONTRACT.md "Logprobs"):
+ * logprobs[t] = log p(ids[t+1] | ids[..t]) under the full-vocabulary softmax at temperature 1,
+ * plus the top-k of each position with --top-k. Rows are packed into batches of up to a token
+ * budget, scored in one GPU submit each, and written in input order as each batch finishes.
+ */
+import type { CommandModule } from "./command.ts";
+import type { CommandSpec } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { DataError } from "../data/errors.ts";
+import { JsonlWriter, readJsonl } from "../data/jsonl.ts";
+import { Tokenizer } from "../data/tokenizer.ts";
+import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { TOPK_MAX } from "../engine/ops/topk.ts";
+import { errorRow, type TokenRow, tokenRow } from "./_token_rows.ts";
+
+const spec = {
+  name: "logprobs",
+  summary: "Per-token log-probs (and top-k) of sequences under a model",
+  details: `Input rows: {"id"?, "ids": [int...]} or {"id"?, "text": "..."} (tokenized with the
+model's tokenizer, no special tokens added). Output rows, in input order: {"id"?, "ids",
+"logprobs"} with logprobs[t] = log p(ids[t+1] | ids[0..t]) (length len(ids) - 1), plus
+"topk_ids" and "topk_logprobs" ([len(ids) - 1][K], descending) with --top-k K. A row that cannot
+be read gives {"id"?, "line", "error"} and the exit status 1; the other rows are still scored.`,
+  flags: {
+    model: { type: "string", value: "DIR", required: true, description: "Model directory" },
+    input: { type: "string", value: "FILE", required: true, description: "Rows (- for stdin)" },
+    output: {
+      type: "string",
+      value: "FILE",
+      default: "-",
+      description: "Where to write (- for stdout)",
+    },
+    "top-k": {
+      type: "integer",
+      value: "K",
+      default: 0,
+      description: `Also the K most likely tokens of each position (1..${TOPK_MAX})`,
+    },
+    "batch-tokens": {
+      type: "integer",
+      value: "N",
+      default: 1024,
+      description: "Tokens scored per GPU batch (a longer row gets a batch of its own)",
+    },
+  },
+} satisfies CommandSpec;
+
+type Pending = { row: TokenRow } | { error: Record<string, unknown> };
+
+export const command: CommandModule<typeof spec.flags> = {
+  spec,
+  async run(flags) {
+    const k = flags["top-k"];
+    if (k < 0 || k > TOPK_MAX) {
+      throw new UsageError(`Flag "--top-k" must be 0..${TOPK_MAX}, got ${k}`);
+    }
+    if (flags["batch-tokens"] < 1) {
+      throw new UsageError(`Flag "--batch-tokens" must be positive, got ${flags["batch-tokens"]}`);
+    }
+    const model = await Qwen3Gpu.load(flags.model, { precision: "checkpoint" });
+    const tokenizer = await Tokenizer.load(flags.model);
+    const out = await JsonlWriter.open(flags.output);
+    let errors = 0, rows = 0;
+    let pending: Pending[] = [];
+    let tokens = 0;
+    const flush = async () => {
+      const seqs = pending.flatMap((p) => ("row" in p ? [p.row.ids] : []));
+      const res = seqs.length ? await model.logprobs(seqs, { topK: k || undefined }) : [];
+      let i = 0;
+      for (const p of pending) {
+        if ("error" in p) {
+          await out.write(p.error);
+          continue;
+        }
+        const r = res[i++];
+        const o: Record<string, unknown> = {};
+        if (p.row.hasId) o.id = p.row.id;
+        o.ids = p.row.ids;
+        o.logprobs = r.logprobs;
+        if (k) {
+          o.topk_ids = r.topkIds;
+          o.topk_logprobs = r.topkLogprobs;
+        }
+        await out.write(o);
+      }
+      await out.flush();
+      pending = [];
+      tokens = 0;
+    };
+    try {
+      const onError = (e: DataError) => {
+        errors++;
+        rows++;
+        console.error(`star: ${e.message}`);
+        pending.push({ error: errorRow(e, null) });
+      };
+      for await (const { line, value } of readJsonl(flags.input, { onError })) {
+        rows++;
+        let row: TokenRow;
+        try {
+          row = tokenRow(value, { file: flags.input, line }, {
+            textField: "text",
+            vocabSize: model.config.vocab_size,
+            tokenizer: () => tokenizer,
+            minIds: 1,
+          });
+        } catch (e) {
+          if (!(e instanceof DataError)) throw e;
+          errors++;
+          console.error(`star: ${e.message}`);
+          pending.push({ error: errorRow(e, value) });
+          continue;
+        }
+        if (tokens > 0 && tokens + row.ids.length > flags["batch-tokens"]) await flush();
+        pending.push({ row });
+        tokens += row.ids.length;
+      }
+      await flush();
+    } finally {
+      await out.close();
+      model.release();
+    }
+    if (errors) console.error(`logprobs: ${rows} rows, ${errors} could not be read`);
+    return errors ? 1 : 0;
+  },
+};
