@@ -35,6 +35,12 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(4) var<storage, read> ranges: array<vec2u>;      // (Tq + Tk): keys, queries
 @group(0) @binding(5) var<storage, read_write> stats: array<vec2f>; // (Tq, H): (lse, delta)
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;       // (Tq, H, E) forward
+// forward_tex: q and o as vec4, k and v as rgba32f textures (Tk, K*E/4): on the software adapter
+// a texel fetch costs a fifth of a storage load (head_dim a multiple of 4)
+@group(0) @binding(1) var<storage, read> q4: array<vec4f>;
+@group(0) @binding(2) var kTex: texture_2d<f32>;
+@group(0) @binding(3) var vTex: texture_2d<f32>;
+@group(0) @binding(6) var<storage, read_write> o4: array<vec4f>;
 // backward_dq
 @group(0) @binding(6) var<storage, read> dOut: array<f32>;          // (Tq, H, E)
 @group(0) @binding(7) var<storage, read> oSaved: array<f32>;        // (Tq, H, E)
@@ -90,6 +96,54 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let inv = select(0.0, 1.0 / l, l > 0.0);
   for (var e = 0u; e < E; e++) {
     o[qo + e] = acc[e] * inv;
+  }
+  stats[flat] = vec2f(select(bitcast<f32>(0xff800000u), m + log(l), l > 0.0), 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn forward_tex(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // i * H + h
+  let H = params.heads;
+  if (flat >= params.queryRows * H) {
+    return;
+  }
+  let E4 = params.headDim / 4u;
+  let i = flat / H;
+  let kh = (flat - i * H) / (H / params.kvHeads);
+  let r = ranges[i];
+  let qo = flat * E4;
+  let x0 = kh * E4; // first texel of this kv head in a key row
+  var qv: array<vec4f, EMAX / 4u>;
+  var acc: array<vec4f, EMAX / 4u>;
+  for (var e = 0u; e < E4; e++) {
+    qv[e] = q4[qo + e] * params.scale;
+  }
+  var m = NEG_BIG;
+  var l = 0.0;
+  for (var j = r.x; j < r.y; j++) {
+    var s4 = vec4f(0.0);
+    for (var e = 0u; e < E4; e++) {
+      s4 += qv[e] * textureLoad(kTex, vec2u(x0 + e, j), 0);
+    }
+    let s = s4.x + s4.y + s4.z + s4.w;
+    if (s > m) {
+      let c = exp(m - s);
+      l *= c;
+      for (var e = 0u; e < E4; e++) {
+        acc[e] *= c;
+      }
+      m = s;
+    }
+    let p = exp(s - m);
+    l += p;
+    for (var e = 0u; e < E4; e++) {
+      acc[e] += p * textureLoad(vTex, vec2u(x0 + e, j), 0);
+    }
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var e = 0u; e < E4; e++) {
+    o4[qo + e] = acc[e] * inv;
   }
   stats[flat] = vec2f(select(bitcast<f32>(0xff800000u), m + log(l), l > 0.0), 0.0);
 }

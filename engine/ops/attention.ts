@@ -158,6 +158,15 @@ const attentionKernel = family("wgsl/attention.wgsl", code, {
     "stats:storage",
     "o:storage",
   ],
+  forward_tex: [
+    "params:uniform",
+    "q4:read",
+    "kTex:texture",
+    "vTex:texture",
+    "ranges:read",
+    "stats:storage",
+    "o4:storage",
+  ],
   backward_dq: [
     "params:uniform",
     "q:read",
@@ -240,10 +249,72 @@ function checkInputs(o: AttentionInputs): void {
   need(o.stats, "Attention stats", 2 * o.queryRows * o.heads);
 }
 
+/**
+ * Scratch rgba32float textures holding k or v as (Tk, K·E/4) texels, reused by every call of
+ * the same shape (commands run in order, so layers can share them).
+ */
+const scratch = new WeakMap<GPUDevice, Map<string, GPUTexture>>();
+
+function asTexture(rec: Recorder, t: Tensor, role: string, width: number, height: number) {
+  const device = rec.gpu.device;
+  let cache = scratch.get(device);
+  if (!cache) scratch.set(device, cache = new Map());
+  const key = `${role}:${width}x${height}`;
+  let tex = cache.get(key);
+  if (!tex) {
+    tex = device.createTexture({
+      label: `attention.${role}_texture`,
+      size: [width, height],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+    cache.set(key, tex);
+  }
+  rec.encoder().copyBufferToTexture(
+    { buffer: t.buffer, offset: t.byteOffset, bytesPerRow: width * 16, rowsPerImage: height },
+    { texture: tex },
+    [width, height],
+  );
+  return tex;
+}
+
+/**
+ * Whether k/v go through textures: on the software adapter (texel fetches are ~5x cheaper than
+ * storage loads there) when the row layout allows a buffer-to-texture copy.
+ */
+function useTextures(rec: Recorder, d: AttentionDims, t: Tensor): boolean {
+  const width = d.kvHeads * d.headDim / 4, max = rec.gpu.limits.maxTextureDimension2D;
+  return rec.gpu.isFallback && d.headDim % 4 === 0 && (width * 16) % 256 === 0 &&
+    width <= max && d.keyRows <= max && d.keyRows > 0 && t.byteOffset % 16 === 0;
+}
+
+/** Frees the scratch textures of the texture path (they are re-created on demand). */
+export function releaseAttentionScratch(device: GPUDevice): void {
+  for (const tex of scratch.get(device)?.values() ?? []) tex.destroy();
+  scratch.delete(device);
+}
+
 /** o (Tq, H, E) = causal GQA of q over k/v within the ranges; saves lse in stats. */
 export function attentionForward(rec: Recorder, o: AttentionInputs & { o: Tensor }): void {
   checkInputs(o);
   need(o.o, "Attention output", o.queryRows * o.heads * o.headDim);
+  if (useTextures(rec, o, o.k) && o.v.byteOffset % 16 === 0) {
+    const width = o.kvHeads * o.headDim / 4;
+    rec.dispatch(
+      attentionKernel(rec, "forward_tex", { WG }),
+      {
+        params: attentionParams(rec, o),
+        q4: o.q,
+        kTex: asTexture(rec, o.k, "k", width, o.keyRows),
+        vTex: asTexture(rec, o.v, "v", width, o.keyRows),
+        ranges: o.ranges,
+        stats: o.stats,
+        o4: o.o,
+      },
+      grid(o.queryRows * o.heads, WG),
+    );
+    return;
+  }
   rec.dispatch(
     attentionKernel(rec, "forward", { WG }),
     {
