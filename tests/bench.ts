@@ -93,7 +93,7 @@ if (args.values.json) console.error(header);
 else {
   console.log(header);
   console.log(
-    `${"name".padEnd(16)}${"shape".padEnd(20)}${"ms".padStart(12)}${"rate".padStart(18)}${
+    `${"name".padEnd(24)}${"shape".padEnd(20)}${"ms".padStart(12)}${"rate".padStart(18)}${
       "cpu_ms".padStart(12)
     }${"cpu rate".padStart(10)}`,
   );
@@ -117,7 +117,7 @@ for (const c of cases) {
   if (args.values.json) console.log(JSON.stringify(row));
   else {
     console.log(
-      `${c.name.padEnd(16)}${c.shape.join("x").padEnd(20)}${ms.toFixed(3).padStart(12)}${
+      `${c.name.padEnd(24)}${c.shape.join("x").padEnd(20)}${ms.toFixed(3).padStart(12)}${
         rate.padStart(18)
       }${cpuMs.toFixed(3).padStart(12)}${cpuRate.padStart(10)}`,
     );
