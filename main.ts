@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Write a randomly initialised Qwen3 checkpoint (tests, demos)",
     load: () => import("./cli/init_model.ts"),
   },
+  ckd: {
+    summary: "Constrained Knowledge Distillation of a student from a teacher",
+    load: () => import("./cli/ckd.ts"),
+  },
   info: {
     summary: "Show the GPU adapter, its limits, and self-test the kernels on it",
     load: () => import("./cli/info.ts"),

@@ -22,10 +22,11 @@ import {
   decaysWeight,
   globalGradNormRef,
 } from "./adamw_ref.ts";
-import { ckdMicroBatchRef, type CkdOptions } from "./ckd_loss_ref.ts";
-import { type CkdSample, targetRowsRef, topkAtRowsRef } from "./ckd_step_ref.ts";
+import { ckdMicroBatchRef, type CkdOptions, type TeacherTopk } from "./ckd_loss_ref.ts";
+import { targetRowsRef, topkAtRowsRef } from "./ckd_step_ref.ts";
 import { type ModelSource, openOptimizerState, type OptimizerSource } from "./checkpoint.ts";
 import type { MicroResult, TrainBackend } from "./loop.ts";
+import type { CkdBatchSample } from "./gpu_backend.ts";
 
 export interface RefAdamW {
   betas: readonly [number, number];
@@ -33,7 +34,7 @@ export interface RefAdamW {
   weightDecay: number;
 }
 
-export class CkdRefBackend implements TrainBackend<CkdSample[]> {
+export class CkdRefBackend implements TrainBackend<CkdBatchSample[]> {
   readonly grads: RefParams;
   readonly moments: Record<string, AdamWMoments>;
 
@@ -78,19 +79,22 @@ export class CkdRefBackend implements TrainBackend<CkdSample[]> {
     return new CkdRefBackend(student, teacher, o.ckd, o.adam, moments);
   }
 
-  microStep(samples: CkdSample[], opts: { microBatches: number }): Promise<MicroResult> {
+  microStep(samples: CkdBatchSample[], opts: { microBatches: number }): Promise<MicroResult> {
     const V = this.student.config.vocab_size;
     const seqs = samples.map((s) => s.ids);
     const rows = targetRowsRef(samples);
     const f = qwen3ForwardRef(this.student, seqs);
-    const topk = this.ckd.kdRatio > 0
+    const cached = this.ckd.kdRatio > 0 && samples.every((s) => s.teacher)
+      ? samples.flatMap((s) => cachedTopk(s.teacher!, this.ckd.topk))
+      : undefined;
+    const topk = cached ?? (this.ckd.kdRatio > 0
       ? topkAtRowsRef(
         qwen3ForwardRef(this.teacher!, seqs).logits,
         V,
         rows.map((r) => r.row),
         this.ckd.topk,
       )
-      : undefined;
+      : undefined);
     const logits = new Float64Array(rows.length * V);
     rows.forEach((r, i) => logits.set(f.logits.subarray(r.row * V, (r.row + 1) * V), i * V));
     const out = ckdMicroBatchRef(logits, {
@@ -155,6 +159,14 @@ export class CkdRefBackend implements TrainBackend<CkdSample[]> {
         Float32Array.from(moment === "exp_avg" ? this.moments[name].m : this.moments[name].v),
     };
   }
+}
+
+/** A sample's cached top-k (P, k) as one TeacherTopk per target position. */
+function cachedTopk(t: { ids: Uint32Array; logprobs: Float32Array }, k: number): TeacherTopk[] {
+  return Array.from({ length: t.ids.length / k }, (_, p) => ({
+    ids: t.ids.subarray(p * k, (p + 1) * k),
+    logprobs: t.logprobs.subarray(p * k, (p + 1) * k),
+  }));
 }
 
 function roundF32(x: Float64Array): void {
