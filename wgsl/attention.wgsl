@@ -45,6 +45,10 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(6) var<storage, read> dOut: array<f32>;          // (Tq, H, E)
 @group(0) @binding(7) var<storage, read> oSaved: array<f32>;        // (Tq, H, E)
 @group(0) @binding(8) var<storage, read_write> dQ: array<f32>;      // (Tq, H, E)
+// backward_dq_tex: q, dOut, oSaved, dQ as vec4, k and v as textures (bindings 2, 3 as above)
+@group(0) @binding(6) var<storage, read> dOut4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> oSaved4: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> dQ4: array<vec4f>;
 // backward_dkv (binding 6 is dOut as above)
 @group(0) @binding(7) var<storage, read_write> dK: array<f32>;      // (Tk, K, E)
 @group(0) @binding(8) var<storage, read_write> dV: array<f32>;      // (Tk, K, E)
@@ -186,6 +190,51 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   }
   for (var e = 0u; e < E; e++) {
     dQ[qo + e] = acc[e] * params.scale;
+  }
+  stats[flat].y = delta;
+}
+
+@compute @workgroup_size(WG)
+fn backward_dq_tex(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // i * H + h
+  let H = params.heads;
+  if (flat >= params.queryRows * H) {
+    return;
+  }
+  let E4 = params.headDim / 4u;
+  let i = flat / H;
+  let kh = (flat - i * H) / (H / params.kvHeads);
+  let r = ranges[i];
+  let qo = flat * E4;
+  let x0 = kh * E4;
+  var qv: array<vec4f, EMAX / 4u>;
+  var dov: array<vec4f, EMAX / 4u>;
+  var acc: array<vec4f, EMAX / 4u>;
+  var delta4 = vec4f(0.0);
+  for (var e = 0u; e < E4; e++) {
+    qv[e] = q4[qo + e] * params.scale;
+    dov[e] = dOut4[qo + e];
+    delta4 += dov[e] * oSaved4[qo + e];
+  }
+  let delta = delta4.x + delta4.y + delta4.z + delta4.w;
+  let lse = stats[flat].x;
+  for (var j = r.x; j < r.y; j++) {
+    var s4 = vec4f(0.0);
+    var dp4 = vec4f(0.0);
+    for (var e = 0u; e < E4; e++) {
+      s4 += qv[e] * textureLoad(kTex, vec2u(x0 + e, j), 0);
+      dp4 += dov[e] * textureLoad(vTex, vec2u(x0 + e, j), 0);
+    }
+    let s = s4.x + s4.y + s4.z + s4.w;
+    let dp = dp4.x + dp4.y + dp4.z + dp4.w;
+    let ds = exp(s - lse) * (dp - delta);
+    for (var e = 0u; e < E4; e++) {
+      acc[e] += ds * textureLoad(kTex, vec2u(x0 + e, j), 0);
+    }
+  }
+  for (var e = 0u; e < E4; e++) {
+    dQ4[qo + e] = acc[e] * params.scale;
   }
   stats[flat].y = delta;
 }

@@ -178,6 +178,17 @@ const attentionKernel = family("wgsl/attention.wgsl", code, {
     "oSaved:read",
     "dQ:storage",
   ],
+  backward_dq_tex: [
+    "params:uniform",
+    "q4:read",
+    "kTex:texture",
+    "vTex:texture",
+    "ranges:read",
+    "stats:storage",
+    "dOut4:read",
+    "oSaved4:read",
+    "dQ4:storage",
+  ],
   backward_dkv: [
     "params:uniform",
     "q:read",
@@ -344,11 +355,30 @@ export function attentionBackward(
   need(o.dV, "Attention dV", kn);
   const p = attentionParams(rec, o);
   const common = { params: p, q: o.q, k: o.k, v: o.v, ranges: o.ranges, stats: o.stats };
-  rec.dispatch(
-    attentionKernel(rec, "backward_dq", { WG }),
-    { ...common, dOut: o.dO, oSaved: o.o, dQ: o.dQ },
-    grid(o.queryRows * o.heads, WG),
-  );
+  if (useTextures(rec, o, o.k) && o.v.byteOffset % 16 === 0) {
+    const width = o.kvHeads * o.headDim / 4;
+    rec.dispatch(
+      attentionKernel(rec, "backward_dq_tex", { WG }),
+      {
+        params: p,
+        q4: o.q,
+        kTex: asTexture(rec, o.k, "k", width, o.keyRows),
+        vTex: asTexture(rec, o.v, "v", width, o.keyRows),
+        ranges: o.ranges,
+        stats: o.stats,
+        dOut4: o.dO,
+        oSaved4: o.o,
+        dQ4: o.dQ,
+      },
+      grid(o.queryRows * o.heads, WG),
+    );
+  } else {
+    rec.dispatch(
+      attentionKernel(rec, "backward_dq", { WG }),
+      { ...common, dOut: o.dO, oSaved: o.o, dQ: o.dQ },
+      grid(o.queryRows * o.heads, WG),
+    );
+  }
   rec.dispatch(
     attentionKernel(rec, "backward_dkv", { WG }),
     { ...common, dOut: o.dO, dK: o.dK, dV: o.dV },
