@@ -79,6 +79,7 @@ export const command: CommandModule<typeof spec.flags> = {
     check(flags.n >= 1, "n", flags.n);
     check(flags["batch-size"] >= 1, "batch-size", flags["batch-size"]);
     const model = await Qwen3Gpu.load(flags.model, { precision: "checkpoint" });
+    await model.packWeights(); // decoding runs every weight once per token: pack them once
     const tokenizer = await Tokenizer.load(flags.model);
     const eos = model.config.eos_token_id;
     const stopIds = [

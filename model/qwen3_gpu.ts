@@ -36,7 +36,13 @@ import {
   IGNORE_INDEX,
 } from "../engine/ops/cross_entropy.ts";
 import { embeddingBackward, embeddingForward } from "../engine/ops/embedding.ts";
-import { matmulBackward, matmulForward } from "../engine/ops/matmul.ts";
+import {
+  matmulBackward,
+  matmulForward,
+  matmulVariant,
+  type PackedWeight,
+  packMatmulWeight,
+} from "../engine/ops/matmul.ts";
 import { residualBackward, residualForward } from "../engine/ops/residual.ts";
 import { rmsNormBackward, rmsNormForward } from "../engine/ops/rms_norm.ts";
 import { ropeBackward, ropeForward, ropeTable } from "../engine/ops/rope.ts";
@@ -128,7 +134,12 @@ interface HeadChunk {
   rows: number;
   w: Tensor;
   dW?: Tensor;
+  /** The texture variant's packed copy (frozen models after packWeights()). */
+  packed?: PackedWeight;
 }
+
+/** LM-head rows per packed chunk (a packed texture holds at most 4 x 16384 columns). */
+const PACKED_HEAD_ROWS = 16384;
 
 /** Per-slot keys and values of past tokens, all layers: slot s owns rows s*maxLen... */
 export interface GpuKvCache {
@@ -150,6 +161,8 @@ export class Qwen3Gpu {
   grads?: Map<string, Tensor>;
   #plans = new Map<string, Plan>();
   #rope?: { positions: number; table: Tensor };
+  #packed = new Map<string, PackedWeight>();
+  #packedHead?: { rows: number; chunks: HeadChunk[] };
 
   private constructor(readonly gpu: Gpu, readonly config: Qwen3Config) {}
 
@@ -243,8 +256,51 @@ export class Qwen3Gpu {
     return this.config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
+  /**
+   * For a frozen model on the texture matmul variant (software adapters): packs every linear
+   * weight once into the texture layout the matmul reads, instead of before every product
+   * (which dominates decoding). Costs 4 bytes per parameter. Returns false when not applicable.
+   */
+  async packWeights(): Promise<boolean> {
+    if (this.grads || matmulVariant(this.gpu) !== "texture") return false;
+    const rec = new Recorder(this.gpu, "qwen3.pack");
+    for (const spec of qwen3WeightSpecs(this.config)) {
+      if (spec.kind !== "linear" || spec.name === this.headName) continue;
+      const w = this.w(spec.name);
+      this.#packed.set(
+        spec.name,
+        packMatmulWeight(rec, { w, inDim: w.shape[1], outDim: w.shape[0] }),
+      );
+      if (this.#packed.size % 16 === 0) rec.submit();
+    }
+    const chunks = this.#headChunks(PACKED_HEAD_ROWS);
+    for (const ch of chunks) {
+      ch.packed = packMatmulWeight(rec, {
+        w: ch.w,
+        inDim: this.config.hidden_size,
+        outDim: ch.rows,
+      });
+      rec.submit();
+    }
+    this.#packedHead = { rows: Math.max(...chunks.map((c) => c.rows)), chunks };
+    const { checkErrors } = await import("../engine/device.ts");
+    rec.submit();
+    await checkErrors(this.gpu);
+    return true;
+  }
+
+  /** LM-head chunks of at most maxRows rows: the packed ones when they fit. */
+  #vocabChunks(maxRows: number): HeadChunk[] {
+    const ph = this.#packedHead;
+    return ph && ph.rows <= maxRows ? ph.chunks : this.#headChunks(maxRows);
+  }
+
   /** Frees every GPU buffer of the model (weights, gradients, plans). */
   release(): void {
+    for (const pw of this.#packed.values()) pw.texture.destroy();
+    for (const ch of this.#packedHead?.chunks ?? []) ch.packed?.texture.destroy();
+    this.#packed.clear();
+    this.#packedHead = undefined;
     for (const p of this.#plans.values()) for (const t of p.owned) releaseTensor(this.gpu, t);
     this.#plans.clear();
     for (const t of this.weights.values()) releaseTensor(this.gpu, t);
@@ -413,6 +469,7 @@ export class Qwen3Gpu {
       rows: T,
       inDim: w.shape[1],
       outDim: w.shape[0],
+      packed: this.#packed.get(name),
     });
   }
 
@@ -562,10 +619,18 @@ export class Qwen3Gpu {
     topk?: { k: number; vals: Tensor; ids: Tensor },
   ) {
     const D = this.config.hidden_size;
-    const chunks = this.#headChunks(p.chunkRows);
+    const chunks = this.#vocabChunks(p.chunkRows);
     chunks.forEach((ch, i) => {
       const L = view(p.logits, [T, ch.rows]);
-      matmulForward(rec, { y: L, x: rows(p.xf, T), w: ch.w, rows: T, inDim: D, outDim: ch.rows });
+      matmulForward(rec, {
+        y: L,
+        x: rows(p.xf, T),
+        w: ch.w,
+        rows: T,
+        inDim: D,
+        outDim: ch.rows,
+        packed: ch.packed,
+      });
       lseChunk(rec, { stats: p.stats, x: L, first: i === 0, rows: T, cols: ch.rows });
       crossEntropyForward(rec, {
         x: L,
@@ -1024,10 +1089,18 @@ export class Qwen3Gpu {
     const last = createTensor(this.gpu, { shape: [B, D], dtype: "f32", label: "lastRows" });
     seqs.forEach((s, i) => rec.copy(p.xf.rows(s.qStart + s.qLen - 1, 1), last.rows(i, 1)));
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
-    const chunks = this.#headChunks(Math.min(V, Math.floor(limit / (4 * B))));
+    const chunks = this.#vocabChunks(Math.min(V, Math.floor(limit / (4 * B))));
     const outs = chunks.map((ch) => {
       const y = createTensor(this.gpu, { shape: [B, ch.rows], dtype: "f32", label: "logits" });
-      matmulForward(rec, { y, x: last, w: ch.w, rows: B, inDim: D, outDim: ch.rows });
+      matmulForward(rec, {
+        y,
+        x: last,
+        w: ch.w,
+        rows: B,
+        inDim: D,
+        outDim: ch.rows,
+        packed: ch.packed,
+      });
       return y;
     });
     const parts = await readMany(rec, outs);

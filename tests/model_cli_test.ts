@@ -41,6 +41,11 @@ async function model(kind: "tiny" | "toy"): Promise<string> {
   return kind === "tiny" ? dir : `${dir}/m`;
 }
 
+/** Removes what model() made (the toy model sits one level down). */
+async function remove(dir: string) {
+  await Deno.remove(dir.replace(/\/m$/, ""), { recursive: true });
+}
+
 function parseRows(text: string): Record<string, unknown>[] {
   return text.trim().split("\n").map((l) => JSON.parse(l));
 }
@@ -57,45 +62,49 @@ Deno.test({
   ignore,
   fn: async () => {
     const dir = await model("tiny");
-    const tok = await Tokenizer.load(dir);
-    const text = "<|im_start|>user\nWhat is the weather in Paris?<|im_end|>";
-    const input = [
-      JSON.stringify({ id: "t", text }),
-      JSON.stringify({ ids: [151644, 77091, 198, 40, 1079] }),
-      JSON.stringify({ id: 3, ids: [42] }),
-    ].join("\n") + "\n";
-    await Deno.writeTextFile(`${dir}/in.jsonl`, input);
-    const r = await star([
-      "logprobs",
-      "--model",
-      dir,
-      "--input",
-      `${dir}/in.jsonl`,
-      "--top-k",
-      "4",
-      "--batch-tokens",
-      "8",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const rows = parseRows(r.stdout);
-    assertEquals(rows.length, 3);
-    const ref = await loadQwen3Ref(dir);
-    const seqs = [tok.encode(text), [151644, 77091, 198, 40, 1079], [42]];
-    const want = logProbsRef(ref, seqs, { topK: 4 });
-    assertEquals(rows[0].id, "t");
-    assertEquals(Object.hasOwn(rows[1], "id"), false);
-    assertEquals(rows[2].id, 3);
-    rows.forEach((row, i) => {
-      assertEquals(row.ids, seqs[i]);
-      close(row.logprobs as number[], want[i].logprobs, 2e-4, `row ${i} logprobs`);
-      assertEquals(row.topk_ids, want[i].topkIds);
-      close(
-        (row.topk_logprobs as number[][]).flat(),
-        want[i].topkLogprobs!.flat(),
-        2e-4,
-        `row ${i} topk`,
-      );
-    });
+    try {
+      const tok = await Tokenizer.load(dir);
+      const text = "<|im_start|>user\nWhat is the weather in Paris?<|im_end|>";
+      const input = [
+        JSON.stringify({ id: "t", text }),
+        JSON.stringify({ ids: [151644, 77091, 198, 40, 1079] }),
+        JSON.stringify({ id: 3, ids: [42] }),
+      ].join("\n") + "\n";
+      await Deno.writeTextFile(`${dir}/in.jsonl`, input);
+      const r = await star([
+        "logprobs",
+        "--model",
+        dir,
+        "--input",
+        `${dir}/in.jsonl`,
+        "--top-k",
+        "4",
+        "--batch-tokens",
+        "8",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const rows = parseRows(r.stdout);
+      assertEquals(rows.length, 3);
+      const ref = await loadQwen3Ref(dir);
+      const seqs = [tok.encode(text), [151644, 77091, 198, 40, 1079], [42]];
+      const want = logProbsRef(ref, seqs, { topK: 4 });
+      assertEquals(rows[0].id, "t");
+      assertEquals(Object.hasOwn(rows[1], "id"), false);
+      assertEquals(rows[2].id, 3);
+      rows.forEach((row, i) => {
+        assertEquals(row.ids, seqs[i]);
+        close(row.logprobs as number[], want[i].logprobs, 2e-4, `row ${i} logprobs`);
+        assertEquals(row.topk_ids, want[i].topkIds);
+        close(
+          (row.topk_logprobs as number[][]).flat(),
+          want[i].topkLogprobs!.flat(),
+          2e-4,
+          `row ${i} topk`,
+        );
+      });
+    } finally {
+      await remove(dir);
+    }
   },
 });
 
@@ -104,23 +113,28 @@ Deno.test({
   ignore,
   fn: async () => {
     const dir = await model("toy");
-    const input = '{"ids":[1,2,3]}\n{"id":"x","ids":[1,64]}\n{oops\n\n{"id":"y"}\n{"ids":[5,6]}\n';
-    await Deno.writeTextFile(`${dir}/in.jsonl`, input);
-    const r = await star(["logprobs", "--model", dir, "--input", `${dir}/in.jsonl`]);
-    assertEquals(r.code, 1);
-    const rows = parseRows(r.stdout);
-    assertEquals(rows.length, 5);
-    assertEquals(rows[1].id, "x");
-    assertEquals(rows[1].line, 2);
-    assertMatch(rows[1].error as string, /in\.jsonl" line 2: field "ids" has token id 64/);
-    assertEquals(rows[2].line, 3);
-    assertMatch(rows[2].error as string, /line 3: invalid JSON/);
-    assertMatch(rows[3].error as string, /line 5: field "ids" or "text" is missing/);
-    assertMatch(r.stderr, /line 2: field "ids"/);
-    const ref = await loadQwen3Ref(dir);
-    const want = logProbsRef(ref, [[1, 2, 3], [5, 6]]);
-    close(rows[0].logprobs as number[], want[0].logprobs, 2e-4, "row 1");
-    close(rows[4].logprobs as number[], want[1].logprobs, 2e-4, "row 6");
+    try {
+      const input =
+        '{"ids":[1,2,3]}\n{"id":"x","ids":[1,64]}\n{oops\n\n{"id":"y"}\n{"ids":[5,6]}\n';
+      await Deno.writeTextFile(`${dir}/in.jsonl`, input);
+      const r = await star(["logprobs", "--model", dir, "--input", `${dir}/in.jsonl`]);
+      assertEquals(r.code, 1);
+      const rows = parseRows(r.stdout);
+      assertEquals(rows.length, 5);
+      assertEquals(rows[1].id, "x");
+      assertEquals(rows[1].line, 2);
+      assertMatch(rows[1].error as string, /in\.jsonl" line 2: field "ids" has token id 64/);
+      assertEquals(rows[2].line, 3);
+      assertMatch(rows[2].error as string, /line 3: invalid JSON/);
+      assertMatch(rows[3].error as string, /line 5: field "ids" or "text" is missing/);
+      assertMatch(r.stderr, /line 2: field "ids"/);
+      const ref = await loadQwen3Ref(dir);
+      const want = logProbsRef(ref, [[1, 2, 3], [5, 6]]);
+      close(rows[0].logprobs as number[], want[0].logprobs, 2e-4, "row 1");
+      close(rows[4].logprobs as number[], want[1].logprobs, 2e-4, "row 6");
+    } finally {
+      await remove(dir);
+    }
   },
 });
 
@@ -129,41 +143,45 @@ Deno.test({
   ignore,
   fn: async () => {
     const dir = await model("tiny");
-    const tok = await Tokenizer.load(dir);
-    const prompts = ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "Once upon"];
-    const input = [
-      JSON.stringify({ id: "a", prompt: prompts[0] }),
-      JSON.stringify({ id: "b", ids: tok.encode(prompts[1]) }),
-    ].join("\n") + "\n";
-    await Deno.writeTextFile(`${dir}/in.jsonl`, input);
-    const r = await star([
-      "generate",
-      "--model",
-      dir,
-      "--input",
-      `${dir}/in.jsonl`,
-      "--temperature",
-      "0",
-      "--max-new-tokens",
-      "4",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const rows = parseRows(r.stdout);
-    assertEquals(rows.length, 2);
-    const ref = await loadQwen3Ref(dir);
-    rows.forEach((row, i) => {
-      const want = greedyGenerateRef(ref, tok.encode(prompts[i]), {
-        maxNewTokens: 4,
-        stopIds: [151645, 151643],
-        useCache: true,
+    try {
+      const tok = await Tokenizer.load(dir);
+      const prompts = ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "Once upon"];
+      const input = [
+        JSON.stringify({ id: "a", prompt: prompts[0] }),
+        JSON.stringify({ id: "b", ids: tok.encode(prompts[1]) }),
+      ].join("\n") + "\n";
+      await Deno.writeTextFile(`${dir}/in.jsonl`, input);
+      const r = await star([
+        "generate",
+        "--model",
+        dir,
+        "--input",
+        `${dir}/in.jsonl`,
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "4",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const rows = parseRows(r.stdout);
+      assertEquals(rows.length, 2);
+      const ref = await loadQwen3Ref(dir);
+      rows.forEach((row, i) => {
+        const want = greedyGenerateRef(ref, tok.encode(prompts[i]), {
+          maxNewTokens: 4,
+          stopIds: [151645, 151643],
+          useCache: true,
+        });
+        assertEquals(row.id, ["a", "b"][i]);
+        assertEquals(row.sample, 0);
+        assertEquals(row.completion_ids, want.ids);
+        assertEquals(row.completion, tok.decode(want.ids, { skipSpecialTokens: true }));
+        assertEquals(row.finish_reason, want.finishReason);
+        close(row.logprobs as number[], want.logprobs, 2e-4, `row ${i} logprobs`);
       });
-      assertEquals(row.id, ["a", "b"][i]);
-      assertEquals(row.sample, 0);
-      assertEquals(row.completion_ids, want.ids);
-      assertEquals(row.completion, tok.decode(want.ids, { skipSpecialTokens: true }));
-      assertEquals(row.finish_reason, want.finishReason);
-      close(row.logprobs as number[], want.logprobs, 2e-4, `row ${i} logprobs`);
-    });
+    } finally {
+      await remove(dir);
+    }
   },
 });
 
@@ -173,39 +191,43 @@ Deno.test({
   ignore,
   fn: async () => {
     const dir = await model("toy");
-    await Deno.writeTextFile(`${dir}/in.jsonl`, '{"ids":[1,2]}\n{"ids":[3]}\n{"ids":[4,5,6]}\n');
-    const run = (batch: string) =>
-      star([
-        "generate",
-        "--model",
-        dir,
-        "--input",
-        `${dir}/in.jsonl`,
-        "--n",
-        "3",
-        "--seed",
-        "9",
-        "--max-new-tokens",
-        "12",
-        "--top-k",
-        "20",
-        "--top-p",
-        "0.95",
-        "--batch-size",
-        batch,
-      ]);
-    const a = await run("16"), b = await run("2");
-    assertEquals(a.code, 0, a.stderr);
-    assertEquals(a.stdout, b.stdout);
-    const rows = parseRows(a.stdout);
-    assertEquals(rows.length, 9);
-    assertEquals(rows.map((r) => r.sample), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
-    const ids = rows.map((r) => JSON.stringify(r.completion_ids));
-    assertEquals(new Set(ids).size, 9, "samples differ");
-    for (const r of rows) {
-      assertEquals(r.finish_reason, "length");
-      assertEquals((r.completion_ids as number[]).length, 12);
-      assertEquals((r.logprobs as number[]).every((x) => x < 0), true);
+    try {
+      await Deno.writeTextFile(`${dir}/in.jsonl`, '{"ids":[1,2]}\n{"ids":[3]}\n{"ids":[4,5,6]}\n');
+      const run = (batch: string) =>
+        star([
+          "generate",
+          "--model",
+          dir,
+          "--input",
+          `${dir}/in.jsonl`,
+          "--n",
+          "3",
+          "--seed",
+          "9",
+          "--max-new-tokens",
+          "12",
+          "--top-k",
+          "20",
+          "--top-p",
+          "0.95",
+          "--batch-size",
+          batch,
+        ]);
+      const a = await run("16"), b = await run("2");
+      assertEquals(a.code, 0, a.stderr);
+      assertEquals(a.stdout, b.stdout);
+      const rows = parseRows(a.stdout);
+      assertEquals(rows.length, 9);
+      assertEquals(rows.map((r) => r.sample), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+      const ids = rows.map((r) => JSON.stringify(r.completion_ids));
+      assertEquals(new Set(ids).size, 9, "samples differ");
+      for (const r of rows) {
+        assertEquals(r.finish_reason, "length");
+        assertEquals((r.completion_ids as number[]).length, 12);
+        assertEquals((r.logprobs as number[]).every((x) => x < 0), true);
+      }
+    } finally {
+      await remove(dir);
     }
   },
 });

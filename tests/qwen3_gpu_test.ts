@@ -180,3 +180,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Qwen3Gpu.packWeights() leaves log-probs, top-k and greedy tokens unchanged",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref({ ...TOY, tie_word_embeddings: false }, 5, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      const before = await m.logprobs(SEQS, { topK: 3 });
+      const reqs = [{ prompt: [1, 2, 3], example: 0 }, { prompt: [9], example: 1 }];
+      const genBefore = await generate(m, reqs, { maxNewTokens: 5, temperature: 0 });
+      const packed = await m.packWeights();
+      const after = await m.logprobs(SEQS, { topK: 3 });
+      const genAfter = await generate(m, reqs, { maxNewTokens: 5, temperature: 0 });
+      for (let s = 0; s < SEQS.length; s++) {
+        const err = maxAbs(after[s].logprobs, before[s].logprobs);
+        if (err > 1e-5) throw new Error(`packed=${packed}: sequence ${s} error ${err}`);
+        assertEquals(after[s].topkIds, before[s].topkIds);
+      }
+      assertEquals(genAfter.map((g) => g.ids), genBefore.map((g) => g.ids));
+    } finally {
+      m.release();
+    }
+  },
+});

@@ -1,0 +1,85 @@
+/**
+ * Load time, peak memory and tokens/s of the GPU Qwen3 on a model directory:
+ *   deno run -A tools/qwen3_speed.ts DIR [TOKENS=32] [DECODE=8]
+ * Scores TOKENS random ids (`logprobs`: forward + vocabulary pass), then prefills them into a
+ * KV cache and decodes DECODE tokens greedily, one submit per token. The first scoring call
+ * also compiles the pipelines, so it is reported apart from a second, warm one. On the texture
+ * matmul variant the weights are packed once first (STAR_NO_PACK=1 skips that).
+ */
+import { checkErrors, getGpu } from "../engine/device.ts";
+import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { argmax } from "../model/sampling.ts";
+
+const [dir, tokensArg = "32", decodeArg = "8"] = Deno.args;
+if (!dir) throw new Error("usage: tools/qwen3_speed.ts DIR [TOKENS] [DECODE]");
+const tokens = Number(tokensArg), decode = Number(decodeArg);
+
+function peakRssMiB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+function loadavg(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+}
+
+const gpu = await getGpu();
+console.log(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.vendor})`);
+console.log(`load average before: ${loadavg()}`);
+let t = performance.now();
+const model = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+await checkErrors(gpu);
+const loadS = (performance.now() - t) / 1000;
+const dtype = model.w("model.layers.0.mlp.up_proj.weight").dtype;
+console.log(
+  `load: ${loadS.toFixed(2)} s (linear weights ${dtype}), peak RSS ${peakRssMiB().toFixed(0)} MiB`,
+);
+if (Deno.env.get("STAR_NO_PACK") !== "1") {
+  t = performance.now();
+  const packed = await model.packWeights();
+  console.log(
+    packed
+      ? `packed weight textures: ${((performance.now() - t) / 1000).toFixed(2)} s, ` +
+        `peak RSS ${peakRssMiB().toFixed(0)} MiB`
+      : "weights not packed (tiled matmul variant)",
+  );
+}
+
+const V = model.config.vocab_size;
+const ids = Array.from({ length: tokens }, (_, i) => (i * 7919 + 13) % V);
+for (const label of ["score (cold)", "score (warm)"]) {
+  t = performance.now();
+  const r = await model.logprobs([ids]);
+  const s = (performance.now() - t) / 1000;
+  console.log(
+    `${label}: ${tokens} tokens in ${s.toFixed(2)} s = ${(tokens / s).toFixed(1)} tokens/s; ` +
+      `mean log-prob ${(r[0].logprobs.reduce((a, b) => a + b, 0) / (tokens - 1)).toFixed(4)}`,
+  );
+}
+
+const cache = model.newCache(1, tokens + decode + 1);
+t = performance.now();
+let rows = await model.forwardCached(cache, [{ slot: 0, ids }]);
+const prefillS = (performance.now() - t) / 1000;
+console.log(
+  `prefill into the cache: ${tokens} tokens in ${prefillS.toFixed(2)} s = ${
+    (tokens / prefillS).toFixed(1)
+  } tokens/s`,
+);
+const times: number[] = [];
+const out: number[] = [];
+for (let i = 0; i < decode; i++) {
+  const next = argmax(rows[0]);
+  out.push(next);
+  t = performance.now();
+  rows = await model.forwardCached(cache, [{ slot: 0, ids: [next] }]);
+  times.push((performance.now() - t) / 1000);
+}
+const mean = times.reduce((a, b) => a + b, 0) / times.length;
+console.log(
+  `decode: ${decode} tokens, ${mean.toFixed(3)} s/token = ${(1 / mean).toFixed(2)} tokens/s ` +
+    `(per token: ${times.map((x) => x.toFixed(2)).join(", ")})`,
+);
+console.log(`greedy ids: ${out.join(" ")}`);
+console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB; load average after: ${loadavg()}`);
+model.releaseCache(cache);
+model.release();
