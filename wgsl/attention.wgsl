@@ -10,6 +10,8 @@
 //   backward_dkv  one invocation per (key row, kv head): over the query rows that see it and
 //                 the heads of its group, dV = sum p dO and dK = scale * sum p (dO.v - delta) q
 //                 (=). No atomics; runs after backward_dq (it reads delta).
+// *_tex variants (chosen on the software adapter when the row layout allows a buffer-to-texture
+// copy): the operands streamed in the inner loop come from rgba32f textures, with vec4 math.
 // Head vectors live in private arrays of EMAX floats (head_dim <= EMAX). Grids are folded:
 // flat = (wid.y*nwg.x + wid.x)*WG + lid.x. Rows with an empty range give o = 0, lse = -inf.
 
@@ -49,6 +51,13 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(6) var<storage, read> dOut4: array<vec4f>;
 @group(0) @binding(7) var<storage, read> oSaved4: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> dQ4: array<vec4f>;
+// backward_dkv_tex: q and dOut as rgba32f textures (Tq, H*E/4), k, v, dK, dV as vec4
+@group(0) @binding(1) var qTex: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read> k4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v4: array<vec4f>;
+@group(0) @binding(6) var dOutTex: texture_2d<f32>;
+@group(0) @binding(7) var<storage, read_write> dK4: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> dV4: array<vec4f>;
 // backward_dkv (binding 6 is dOut as above)
 @group(0) @binding(7) var<storage, read_write> dK: array<f32>;      // (Tk, K, E)
 @group(0) @binding(8) var<storage, read_write> dV: array<f32>;      // (Tk, K, E)
@@ -281,5 +290,56 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   for (var e = 0u; e < E; e++) {
     dK[ko + e] = dk[e] * params.scale;
     dV[ko + e] = dv[e];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_dkv_tex(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_id) lid: vec3u) {
+  let flat = flatId(wid, nwg, lid); // j * K + kh
+  let K = params.kvHeads;
+  if (flat >= params.keyRows * K) {
+    return;
+  }
+  let E4 = params.headDim / 4u;
+  let H = params.heads;
+  let group = H / K;
+  let j = flat / K;
+  let kh = flat - j * K;
+  let rq = ranges[params.queryRows + j];
+  let ko = flat * E4;
+  var kv: array<vec4f, EMAX / 4u>;
+  var vv: array<vec4f, EMAX / 4u>;
+  var dk: array<vec4f, EMAX / 4u>;
+  var dv: array<vec4f, EMAX / 4u>;
+  for (var e = 0u; e < E4; e++) {
+    kv[e] = k4[ko + e] * params.scale;
+    vv[e] = v4[ko + e];
+  }
+  for (var i = rq.x; i < rq.y; i++) {
+    let r = ranges[i];
+    if (j < r.x || j >= r.y) {
+      continue;
+    }
+    for (var h = kh * group; h < (kh + 1u) * group; h++) {
+      let x0 = h * E4;
+      let st = stats[i * H + h];
+      var s4 = vec4f(0.0);
+      var dp4 = vec4f(0.0);
+      for (var e = 0u; e < E4; e++) {
+        s4 += kv[e] * textureLoad(qTex, vec2u(x0 + e, i), 0);
+        dp4 += vv[e] * textureLoad(dOutTex, vec2u(x0 + e, i), 0);
+      }
+      let p = exp(s4.x + s4.y + s4.z + s4.w - st.x);
+      let ds = p * (dp4.x + dp4.y + dp4.z + dp4.w - st.y);
+      for (var e = 0u; e < E4; e++) {
+        dv[e] += p * textureLoad(dOutTex, vec2u(x0 + e, i), 0);
+        dk[e] += ds * textureLoad(qTex, vec2u(x0 + e, i), 0);
+      }
+    }
+  }
+  for (var e = 0u; e < E4; e++) {
+    dK4[ko + e] = dk[e] * params.scale;
+    dV4[ko + e] = dv[e];
   }
 }

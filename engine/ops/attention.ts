@@ -189,6 +189,17 @@ const attentionKernel = family("wgsl/attention.wgsl", code, {
     "oSaved4:read",
     "dQ4:storage",
   ],
+  backward_dkv_tex: [
+    "params:uniform",
+    "qTex:texture",
+    "k4:read",
+    "v4:read",
+    "ranges:read",
+    "stats:storage",
+    "dOutTex:texture",
+    "dK4:storage",
+    "dV4:storage",
+  ],
   backward_dkv: [
     "params:uniform",
     "q:read",
@@ -378,6 +389,30 @@ export function attentionBackward(
       { ...common, dOut: o.dO, oSaved: o.o, dQ: o.dQ },
       grid(o.queryRows * o.heads, WG),
     );
+  }
+  const qWidth = o.heads * o.headDim / 4;
+  if (
+    useTextures(rec, o, o.k) && (qWidth * 16) % 256 === 0 &&
+    qWidth <= rec.gpu.limits.maxTextureDimension2D &&
+    o.queryRows <= rec.gpu.limits.maxTextureDimension2D && o.queryRows > 0 &&
+    o.q.byteOffset % 16 === 0 && o.dO.byteOffset % 16 === 0
+  ) {
+    rec.dispatch(
+      attentionKernel(rec, "backward_dkv_tex", { WG }),
+      {
+        params: p,
+        qTex: asTexture(rec, o.q, "q", qWidth, o.queryRows),
+        k4: o.k,
+        v4: o.v,
+        ranges: o.ranges,
+        stats: o.stats,
+        dOutTex: asTexture(rec, o.dO, "dO", qWidth, o.queryRows),
+        dK4: o.dK,
+        dV4: o.dV,
+      },
+      grid(o.keyRows * o.kvHeads, WG),
+    );
+    return;
   }
   rec.dispatch(
     attentionKernel(rec, "backward_dkv", { WG }),
