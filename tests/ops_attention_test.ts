@@ -122,6 +122,12 @@ async function gpuAttention(
 }
 
 const CASES: [string, AttentionDims, AttentionSeq[]][] = [
+  // head_dim 32 with 2 kv heads: rows of 256 bytes, so the texture variants run here
+  [
+    "packed lengths 5, 11 plus 1 padding row, H=4 K=2 E=32",
+    { queryRows: 17, keyRows: 17, heads: 4, kvHeads: 2, headDim: 32 },
+    [{ qStart: 0, qLen: 5, kStart: 0 }, { qStart: 5, qLen: 11, kStart: 5 }],
+  ],
   ["one token", { queryRows: 1, keyRows: 1, heads: 1, kvHeads: 1, headDim: 1 }, [
     { qStart: 0, qLen: 1, kStart: 0 },
   ]],
@@ -156,38 +162,41 @@ for (const [what, dims, seqs] of CASES) {
   });
 }
 
-Deno.test({
-  name: "attentionForward() decoding from a KV cache equals the full causal forward's last rows",
-  ignore: NO_GPU,
-  fn: async () => {
-    // Cache of 2 sequences x 8 slots; sequence 0 has 3 cached + 2 new, sequence 1 has 6 + 1.
-    const dims = { queryRows: 3, keyRows: 16, heads: 4, kvHeads: 2, headDim: 8 };
-    const seqs = [
-      { qStart: 0, qLen: 2, kStart: 0, past: 3 },
-      { qStart: 2, qLen: 1, kStart: 8, past: 6 },
-    ];
-    const r = await gpuAttention(dims, seqs, 11, false);
-    const E = 8, H = 4, KH = 2;
-    for (const [s, rows, first] of [[0, 5, 0], [1, 7, 2]] as const) {
-      const qFull = new Float64Array(rows * H * E);
-      const new0 = rows - seqs[s].qLen;
-      qFull.set(r.q.subarray(first * H * E, (first + seqs[s].qLen) * H * E), new0 * H * E);
-      const kv = (x: Float64Array) =>
-        x.subarray(seqs[s].kStart * KH * E, (seqs[s].kStart + rows) * KH * E);
-      const { keyRanges } = attentionRanges([{ qStart: 0, qLen: rows, kStart: 0 }], {
-        queryRows: rows,
-        keyRows: rows,
-      });
-      const full = attentionForwardRef(qFull, kv(r.k), kv(r.v), keyRanges, dims);
-      expectClose(
-        r.o.subarray(first * H * E, (first + seqs[s].qLen) * H * E),
-        full.o.subarray(new0 * H * E),
-        TOL.f32,
-        `sequence ${s}`,
-      );
-    }
-  },
-});
+for (const E of [8, 32]) {
+  Deno.test({
+    name:
+      `attentionForward() decoding from a KV cache equals the full causal forward's last rows (E=${E})`,
+    ignore: NO_GPU,
+    fn: async () => {
+      // Cache of 2 sequences x 8 slots; sequence 0 has 3 cached + 2 new, sequence 1 has 6 + 1.
+      const dims = { queryRows: 3, keyRows: 16, heads: 4, kvHeads: 2, headDim: E };
+      const seqs = [
+        { qStart: 0, qLen: 2, kStart: 0, past: 3 },
+        { qStart: 2, qLen: 1, kStart: 8, past: 6 },
+      ];
+      const r = await gpuAttention(dims, seqs, 11, false);
+      const H = 4, KH = 2;
+      for (const [s, rows, first] of [[0, 5, 0], [1, 7, 2]] as const) {
+        const qFull = new Float64Array(rows * H * E);
+        const new0 = rows - seqs[s].qLen;
+        qFull.set(r.q.subarray(first * H * E, (first + seqs[s].qLen) * H * E), new0 * H * E);
+        const kv = (x: Float64Array) =>
+          x.subarray(seqs[s].kStart * KH * E, (seqs[s].kStart + rows) * KH * E);
+        const { keyRanges } = attentionRanges([{ qStart: 0, qLen: rows, kStart: 0 }], {
+          queryRows: rows,
+          keyRows: rows,
+        });
+        const full = attentionForwardRef(qFull, kv(r.k), kv(r.v), keyRanges, dims);
+        expectClose(
+          r.o.subarray(first * H * E, (first + seqs[s].qLen) * H * E),
+          full.o.subarray(new0 * H * E),
+          TOL.f32,
+          `sequence ${s}`,
+        );
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "attentionBackward() matches central differences of attentionForward() on the GPU",
