@@ -145,21 +145,24 @@ const CASES: [string, AttentionDims, AttentionSeq[]][] = [
   ]],
 ];
 
-for (const [what, dims, seqs] of CASES) {
-  Deno.test({
-    name: `attentionForward()/attentionBackward() match the reference for ${what}`,
-    ignore: NO_GPU,
-    fn: async () => {
-      const r = await gpuAttention(dims, seqs, 7, true);
-      const ref = attentionForwardRef(r.q, r.k, r.v, r.keyRanges, dims);
-      const g = attentionBackwardRef(r.dO, r.q, r.k, r.v, r.keyRanges, dims);
-      expectClose(r.o, ref.o, TOL.f32, "o");
-      expectClose(r.lse, ref.lse, TOL.f32, "lse");
-      expectClose(r.dq, g.dq, TOL.f32, "dq");
-      expectClose(r.dk, g.dk, TOL.f32, "dk");
-      expectClose(r.dv, g.dv, TOL.f32, "dv");
-    },
-  });
+for (const [what, shape, seqs] of CASES) {
+  for (const variant of ["buffer", "texture"] as const) {
+    Deno.test({
+      name: `attentionForward()/attentionBackward() (${variant}) match the reference for ${what}`,
+      ignore: NO_GPU,
+      fn: async () => {
+        const dims = { ...shape, variant };
+        const r = await gpuAttention(dims, seqs, 7, true);
+        const ref = attentionForwardRef(r.q, r.k, r.v, r.keyRanges, dims);
+        const g = attentionBackwardRef(r.dO, r.q, r.k, r.v, r.keyRanges, dims);
+        expectClose(r.o, ref.o, TOL.f32, "o");
+        expectClose(r.lse, ref.lse, TOL.f32, "lse");
+        expectClose(r.dq, g.dq, TOL.f32, "dq");
+        expectClose(r.dk, g.dk, TOL.f32, "dk");
+        expectClose(r.dv, g.dv, TOL.f32, "dv");
+      },
+    });
+  }
 }
 
 for (const E of [8, 32]) {

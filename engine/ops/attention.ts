@@ -229,7 +229,15 @@ export function attentionRangeTable(
 export interface AttentionDims extends AttentionShape {
   queryRows: number;
   keyRows: number;
+  /**
+   * Kernel variant: "texture" streams operands from textures (the software adapter's choice),
+   * "buffer" reads storage buffers only (GPUs); default by adapter. "texture" falls back to
+   * "buffer" where the row layout allows no buffer-to-texture copy.
+   */
+  variant?: AttentionVariant;
 }
+
+export type AttentionVariant = "buffer" | "texture";
 
 function attentionParams(rec: Recorder, d: AttentionDims): GPUBufferBinding {
   if (d.headDim > ATTENTION_MAX_HEAD_DIM || d.headDim < 1) {
@@ -306,7 +314,8 @@ function asTexture(rec: Recorder, t: Tensor, role: string, width: number, height
  */
 function useTextures(rec: Recorder, d: AttentionDims, t: Tensor): boolean {
   const width = d.kvHeads * d.headDim / 4, max = rec.gpu.limits.maxTextureDimension2D;
-  return rec.gpu.isFallback && d.headDim % 4 === 0 && (width * 16) % 256 === 0 &&
+  const wanted = d.variant ? d.variant === "texture" : rec.gpu.isFallback;
+  return wanted && d.headDim % 4 === 0 && (width * 16) % 256 === 0 &&
     width <= max && d.keyRows <= max && d.keyRows > 0 && t.byteOffset % 16 === 0;
 }
 
