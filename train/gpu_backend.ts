@@ -251,12 +251,30 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     });
   }
 
-  async microStep(batch: CkdBatchSample[], opts: { microBatches: number }): Promise<MicroResult> {
+  microStep(batch: CkdBatchSample[], opts: { microBatches: number }): Promise<MicroResult> {
+    return this.#run(batch, { microBatches: opts.microBatches, train: true });
+  }
+
+  /**
+   * The loss of a batch without any gradient (held-out evaluation), and the number of target
+   * rows where the student's top-1 token is the teacher's (`agree`, out of `rows`).
+   */
+  async evaluate(batch: CkdBatchSample[]): Promise<MicroResult & { agree: number; rows: number }> {
+    const r = await this.#run(batch, { microBatches: 1, train: false });
+    return { ...r, agree: r.agree ?? 0, rows: r.rows ?? 0 };
+  }
+
+  async #run(
+    batch: CkdBatchSample[],
+    opts: { microBatches: number; train: boolean },
+  ): Promise<MicroResult & { agree?: number; rows?: number }> {
     const seqs = batch.map((s) => s.ids);
     const tokens = seqs.reduce((a, s) => a + s.length, 0);
     const { spans, targets } = targetSpans(batch);
     const N = targets.length;
-    if (N === 0) return { loss: 0, parts: { kd_fkl: 0, kd_tail: 0, kd_ce: 0 }, tokens };
+    if (N === 0) {
+      return { loss: 0, parts: { kd_fkl: 0, kd_tail: 0, kd_ce: 0 }, tokens, agree: 0, rows: 0 };
+    }
     const { kdRatio, klType, l1Coef, topm: m } = this.ckd;
     const useKd = kdRatio > 0;
     const k = useKd ? this.ckd.topk : 0;
@@ -317,7 +335,7 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
       }
     }
     // the student: forward to xf, gather the target rows
-    const h = this.student.recordHidden(rec, seqs, { train: true });
+    const h = this.student.recordHidden(rec, seqs, { train: opts.train });
     const D = this.student.config.hidden_size;
     gather(h.xf, P.xN);
     const weight = 1 / (N * opts.microBatches);
@@ -354,6 +372,21 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     kdLossFinish(rec, { ...shape, ...io, klType, l1Coef, kdRatio });
     rec.clear(this.#acc);
     kdLossReduce(rec, { parts: P.parts, rowInfo: P.rowInfo, acc: this.#acc, rows: N });
+    if (!opts.train) {
+      const [acc, mIds, tIds] = await readMany(rec, [this.#acc, rows(P.mIds), rows(P.tIds)]);
+      h.release();
+      teacherHidden?.release();
+      let agree = 0;
+      for (let r = 0; r < N && k > 0; r++) if (mIds[r * m] === tIds[r * k]) agree++;
+      const a = (name: (typeof KD_PARTS)[number]) => acc[KD_PARTS.indexOf(name)];
+      return {
+        loss: a("loss"),
+        parts: { kd_fkl: a("fkl"), kd_tail: a("tail"), kd_ce: a("ce") },
+        tokens,
+        agree,
+        rows: N,
+      };
+    }
     chunks.forEach((ch, i) => {
       const L = logitsOf(ch.rows);
       matmulForward(rec, { y: L, x: rows(P.xN), w: ch.w, rows: N, inDim: D, outDim: ch.rows });
