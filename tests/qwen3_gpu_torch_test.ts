@@ -1,0 +1,136 @@
+/**
+ * The GPU Qwen3 against the independent torch float64 Qwen3 (fixtures of tests/reference/
+ * qwen3_torch.py): log-probs, top-k, loss, every gradient by name and greedy decoding, loaded
+ * from the committed checkpoints (a tied f32 model in three shards; an untied bf16 model, kept
+ * in bf16 for inference and widened to f32 for training), from a freshly written `tiny` preset,
+ * and (STAR_SLOW=1) from the exact Qwen3-0.6B shape.
+ */
+import { join } from "node:path";
+import { hasGpu } from "../engine/device.ts";
+import { presetConfig } from "../model/config.ts";
+import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { generate } from "../model/generate.ts";
+import { Recorder } from "../engine/recorder.ts";
+import { initModel } from "../cli/init_model.ts";
+import { assertEquals } from "./assert.ts";
+
+const ignore = !(await hasGpu());
+const DIR = new URL("./testdata/qwen3/", import.meta.url).pathname;
+
+interface TorchFixture {
+  seqs: number[][];
+  labels: number[][];
+  results: { logprobs: number[]; topk_ids: number[][]; topk_logprobs: number[][] }[];
+  loss: number;
+  count: number;
+  grads?: Record<string, number[]>;
+  greedy: { ids: number[]; logprobs: number[] }[];
+}
+
+const fixture = async (name: string): Promise<TorchFixture> =>
+  JSON.parse(await Deno.readTextFile(join(DIR, `${name}.torch.json`)));
+
+function within(got: number[], want: number[], tol: number, what: string) {
+  assertEquals(got.length, want.length, `${what}: length`);
+  let worst = 0;
+  got.forEach((x, i) => worst = Math.max(worst, Math.abs(x - want[i])));
+  if (!(worst <= tol)) throw new Error(`${what}: max error ${worst} > ${tol}`);
+}
+
+/** Log-probs, top-k and greedy decoding (KV cache) of a loaded model against the fixture. */
+async function checkInference(m: Qwen3Gpu, fx: TorchFixture, tol: number) {
+  const K = fx.results[0].topk_ids[0].length;
+  const got = await m.logprobs(fx.seqs, { topK: K });
+  fx.seqs.forEach((_, s) => {
+    within(got[s].logprobs, fx.results[s].logprobs, tol, `seq ${s} log-probs`);
+    assertEquals(got[s].topkIds, fx.results[s].topk_ids, `seq ${s} top-k ids`);
+    within(got[s].topkLogprobs!.flat(), fx.results[s].topk_logprobs.flat(), tol, `seq ${s} top-k`);
+  });
+  const gen = await generate(
+    m,
+    fx.seqs.map((p) => ({ prompt: p })),
+    { maxNewTokens: Math.max(...fx.greedy.map((g) => g.ids.length)), temperature: 0, stopIds: [] },
+  );
+  fx.greedy.forEach((want, s) => {
+    assertEquals(gen[s].ids.slice(0, want.ids.length), want.ids, `seq ${s} greedy ids`);
+    within(gen[s].logprobs.slice(0, want.ids.length), want.logprobs, tol, `seq ${s} greedy`);
+  });
+}
+
+for (const name of ["toy_tied", "toy_untied_bf16"]) {
+  Deno.test({
+    name: `Qwen3Gpu.load() of ${name} (kept in its dtype) matches torch log-probs, top-k, greedy`,
+    ignore,
+    fn: async () => {
+      const m = await Qwen3Gpu.load(join(DIR, name), { precision: "checkpoint" });
+      try {
+        await checkInference(m, await fixture(name), 2e-4);
+      } finally {
+        m.release();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `Qwen3Gpu.lossAndGrad() on ${name} matches torch autograd loss and every gradient`,
+    ignore,
+    fn: async () => {
+      const fx = await fixture(name);
+      const m = await Qwen3Gpu.load(join(DIR, name), { trainable: true });
+      try {
+        const rec = new Recorder(m.gpu);
+        m.zeroGrads(rec);
+        const r = await m.lossAndGrad(fx.seqs, { labels: fx.labels, rec });
+        assertEquals(r.count, fx.count);
+        within([r.loss], [fx.loss], 2e-5 * Math.max(1, fx.loss), "loss");
+        assertEquals([...m.grads!.keys()].toSorted(), Object.keys(fx.grads!).toSorted());
+        for (const [n, want] of Object.entries(fx.grads!)) {
+          const g = await m.readGrad(n);
+          const scale = Math.max(1e-12, ...want.map(Math.abs));
+          within(Array.from(g, (x) => x / scale), want.map((x) => x / scale), 2e-4, n);
+        }
+      } finally {
+        m.release();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "Qwen3Gpu on a freshly written tiny preset (seed 0) matches torch float64",
+  ignore,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await initModel({ config: presetConfig("tiny"), output: dir, seed: 0 });
+      const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+      try {
+        await checkInference(m, await fixture("tiny_seed0"), 2e-4);
+      } finally {
+        m.release();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Qwen3Gpu on the qwen3-0.6b preset (seed 0, bf16 kept, packed) matches torch to 2e-3",
+  ignore: ignore || Deno.env.get("STAR_SLOW") !== "1",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await initModel({ config: presetConfig("qwen3-0.6b"), output: dir, seed: 0 });
+      const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+      try {
+        await m.packWeights();
+        await checkInference(m, await fixture("qwen3-0.6b_seed0_bf16"), 2e-3);
+      } finally {
+        m.release();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
