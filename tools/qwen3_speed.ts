@@ -5,6 +5,8 @@
  * KV cache and decodes DECODE tokens greedily, one submit per token. The first scoring call
  * also compiles the pipelines, so it is reported apart from a second, warm one. On the texture
  * matmul variant the weights are packed once first (STAR_NO_PACK=1 skips that).
+ * STAR_TRAIN_TOKENS=N then also loads the model again as trainable (f32 weights and gradients)
+ * and times two forward+backward steps over N tokens (two packed sequences).
  */
 import { checkErrors, getGpu } from "../engine/device.ts";
 import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
@@ -83,3 +85,32 @@ console.log(`greedy ids: ${out.join(" ")}`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB; load average after: ${loadavg()}`);
 model.releaseCache(cache);
 model.release();
+
+const trainTokens = Number(Deno.env.get("STAR_TRAIN_TOKENS") ?? "0");
+if (trainTokens > 0) {
+  t = performance.now();
+  const tm = await Qwen3Gpu.load(dir, { trainable: true });
+  await checkErrors(gpu);
+  console.log(
+    `trainable load (f32 weights + gradients): ${((performance.now() - t) / 1000).toFixed(2)} s`,
+  );
+  const half = Math.floor(trainTokens / 2);
+  const seqs = [
+    ids.slice(0, 1).concat(Array.from({ length: half - 1 }, (_, i) => (i * 31 + 5) % V)),
+    Array.from({ length: trainTokens - half }, (_, i) => (i * 17 + 3) % V),
+  ];
+  for (const label of ["train step (cold)", "train step (warm)"]) {
+    const { Recorder } = await import("../engine/recorder.ts");
+    const rec = new Recorder(gpu);
+    tm.zeroGrads(rec);
+    t = performance.now();
+    const r = await tm.lossAndGrad(seqs, { rec });
+    const s = (performance.now() - t) / 1000;
+    console.log(
+      `${label}: ${trainTokens} tokens forward+backward in ${s.toFixed(2)} s = ` +
+        `${(trainTokens / s).toFixed(1)} tokens/s, loss ${r.loss.toFixed(4)}, ` +
+        `peak RSS ${peakRssMiB().toFixed(0)} MiB`,
+    );
+  }
+  tm.release();
+}
