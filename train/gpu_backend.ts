@@ -351,6 +351,12 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
       parts: P.parts,
     };
     const chunks = this.#headChunks(this.student, P.cols);
+    // the student's top-m serves the tail term and the agreement of evaluate()
+    const needTopm = useKd && (l1Coef > 0 || !opts.train);
+    if (!needTopm) {
+      rec.clear(P.mIds);
+      rec.clear(P.mLogits);
+    }
     const logitsOf = (cols: number) =>
       P.logits.reshape([P.cap * P.cols]).rows(0, N * cols).reshape([N, cols]);
     chunks.forEach((ch, i) => {
@@ -358,6 +364,7 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
       matmulForward(rec, { y: L, x: rows(P.xN), w: ch.w, rows: N, inDim: D, outDim: ch.rows });
       const c = { c0: ch.start, cols: ch.rows, ld: ch.rows };
       kdLossStats(rec, { ...shape, ...c, ...io, logits: L, first: i === 0 });
+      if (!needTopm) return;
       topkChunk(rec, {
         vals: P.mLogits,
         ids: P.mIds,
