@@ -15,6 +15,8 @@ import {
   randomQwen3Ref,
 } from "../model/qwen3_ref.ts";
 import { generate } from "../model/generate.ts";
+import { loadQwen3Ref } from "../model/qwen3_ref.ts";
+import { initModel } from "../cli/init_model.ts";
 import { assertEquals } from "./assert.ts";
 
 const ignore = !(await hasGpu());
@@ -202,6 +204,63 @@ Deno.test({
       assertEquals(genAfter.map((g) => g.ids), genBefore.map((g) => g.ids));
     } finally {
       m.release();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Qwen3Gpu.load() keeps f16 and bf16 checkpoints in their dtype and scores like the f32 model",
+  ignore,
+  fn: async () => {
+    for (const dtype of ["f16", "bf16"]) {
+      const dir = await Deno.makeTempDir();
+      try {
+        // sharded on purpose: a small shard size spreads the tensors over several files
+        await initModel({ config: TOY, output: dir, seed: 8, dtype, maxShardBytes: 4000 });
+        const ref = await loadQwen3Ref(dir); // the stored values, widened to float64
+        const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+        try {
+          assertEquals(m.w("model.layers.1.mlp.down_proj.weight").dtype, dtype);
+          assertEquals(m.w("model.embed_tokens.weight").dtype, dtype);
+          assertEquals(m.w("model.norm.weight").dtype, "f32");
+          const got = await m.logprobs(SEQS);
+          const want = logProbsRef(ref, SEQS);
+          for (let s = 0; s < SEQS.length; s++) {
+            const err = maxAbs(got[s].logprobs, want[s].logprobs);
+            if (err > 2e-4) throw new Error(`${dtype} sequence ${s}: error ${err}`);
+          }
+        } finally {
+          m.release();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "Qwen3Gpu.load() names the tensor of a mismatched checkpoint",
+  ignore,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await initModel({ config: TOY, output: dir, seed: 1, dtype: "f32" });
+      const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+      cfg.intermediate_size = 40;
+      await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
+      let msg = "";
+      try {
+        await Qwen3Gpu.load(dir);
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      if (!/"model\.layers\.0\.mlp\.gate_proj\.weight" is \[32,16\]/.test(msg)) {
+        throw new Error(`unexpected message: ${msg}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
