@@ -163,6 +163,9 @@ export class Qwen3Gpu {
   #rope?: { positions: number; table: Tensor };
   #packed = new Map<string, PackedWeight>();
   #packedHead?: { rows: number; chunks: HeadChunk[] };
+  /** Caps the rows of a vocabulary chunk (else sized from the binding limit); tests set it low
+   * to run the LM head, log-softmax, top-k and their gradients over several chunks. */
+  maxChunkRows = Infinity;
 
   private constructor(readonly gpu: Gpu, readonly config: Qwen3Config) {}
 
@@ -374,7 +377,7 @@ export class Qwen3Gpu {
       xL = layers[0].x;
     }
     const limit = gpu.limits.maxStorageBufferBindingSize;
-    const chunkRows = Math.min(c.vocab_size, Math.floor(limit / (4 * T)));
+    const chunkRows = Math.min(c.vocab_size, Math.floor(limit / (4 * T)), this.maxChunkRows);
     if (chunkRows < 1) throw new RangeError(`${T} tokens do not fit one logits chunk`);
     const fakeStats = f32("fakeStats", 2);
     const fake = new Float32Array(2 * T);
@@ -1089,7 +1092,7 @@ export class Qwen3Gpu {
     const last = createTensor(this.gpu, { shape: [B, D], dtype: "f32", label: "lastRows" });
     seqs.forEach((s, i) => rec.copy(p.xf.rows(s.qStart + s.qLen - 1, 1), last.rows(i, 1)));
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
-    const chunks = this.#vocabChunks(Math.min(V, Math.floor(limit / (4 * B))));
+    const chunks = this.#vocabChunks(Math.min(V, Math.floor(limit / (4 * B)), this.maxChunkRows));
     const outs = chunks.map((ch) => {
       const y = createTensor(this.gpu, { shape: [B, ch.rows], dtype: "f32", label: "logits" });
       matmulForward(rec, {

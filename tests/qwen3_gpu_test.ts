@@ -39,8 +39,11 @@ const TOY: Qwen3Config = parseQwen3Config({
   torch_dtype: "float32",
 });
 
-function onGpu(ref: Qwen3Ref, trainable = false): Promise<Qwen3Gpu> {
-  return Qwen3Gpu.fromValues(ref.config, (s) => ref.params[s.name], { trainable });
+/** The reference model's values on the GPU; `chunkRows` caps the vocabulary chunks. */
+async function onGpu(ref: Qwen3Ref, trainable = false, chunkRows?: number): Promise<Qwen3Gpu> {
+  const m = await Qwen3Gpu.fromValues(ref.config, (s) => ref.params[s.name], { trainable });
+  if (chunkRows) m.maxChunkRows = chunkRows;
+  return m;
 }
 
 /** max |a - b| over max(|b|) (scale-relative), and the first index beyond `tol`. */
@@ -84,8 +87,13 @@ Deno.test({
   },
 });
 
-async function checkGrads(ref: Qwen3Ref, seqs: number[][], labels?: number[][]) {
-  const m = await onGpu(ref, true);
+async function checkGrads(
+  ref: Qwen3Ref,
+  seqs: number[][],
+  labels?: number[][],
+  chunkRows?: number,
+) {
+  const m = await onGpu(ref, true, chunkRows);
   try {
     const want = qwen3LossAndGradRef(ref, seqs, labels);
     const { Recorder } = await import("../engine/recorder.ts");
@@ -262,5 +270,31 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "Qwen3Gpu over several vocabulary chunks: log-probs, top-k, loss and every gradient",
+  ignore,
+  fn: async () => {
+    // 50 ids in chunks of at most 12 rows: the online lse, top-k merge, dX accumulation and the
+    // per-chunk LM-head gradients all cross chunk boundaries
+    const ref = randomQwen3Ref({ ...TOY, tie_word_embeddings: false }, 6, { normJitter: 0.3 });
+    const m = await onGpu(ref, false, 12);
+    try {
+      const got = await m.logprobs(SEQS, { topK: 20 });
+      const want = logProbsRef(ref, SEQS, { topK: 20 });
+      for (let s = 0; s < SEQS.length; s++) {
+        const err = maxAbs(got[s].logprobs, want[s].logprobs);
+        if (err > 2e-4) throw new Error(`sequence ${s}: log-prob error ${err}`);
+        assertEquals(got[s].topkIds, want[s].topkIds);
+      }
+      const gen = await generate(m, [{ prompt: [4, 4, 9] }], { maxNewTokens: 5, temperature: 0 });
+      const wantGen = greedyGenerateRef(ref, [4, 4, 9], { maxNewTokens: 5, useCache: true });
+      assertEquals(gen[0].ids, wantGen.ids);
+    } finally {
+      m.release();
+    }
+    await checkGrads(randomQwen3Ref(TOY, 7, { normJitter: 0.3 }), SEQS, undefined, 12);
   },
 });
