@@ -239,3 +239,25 @@ Deno.test("star generate rejects --top-p 0 and --temperature -1 (exit 2)", async
     assertMatch(r.stderr, new RegExp(bad[0]));
   }
 });
+
+Deno.test("star logprobs --help and star generate --help list every flag of the contract", async () => {
+  const want: Record<string, string[]> = {
+    logprobs: ["--model DIR", "--input FILE", "--output FILE", "--top-k K"],
+    generate: [
+      "--model DIR",
+      "--input FILE",
+      "--output FILE",
+      "--max-new-tokens N",
+      "--temperature T",
+      "--top-p P",
+      "--top-k K",
+      "--n N",
+      "--seed S",
+    ],
+  };
+  for (const [cmd, flags] of Object.entries(want)) {
+    const r = await star([cmd, "--help"]);
+    assertEquals(r.code, 0);
+    for (const f of flags) assertMatch(r.stdout, new RegExp(f.replace(/[-]/g, "\\-")));
+  }
+});
