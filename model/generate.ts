@@ -4,10 +4,11 @@
  * when it samples a stop id (<|im_end|>, <|endoftext|>; the id is kept) or after maxNewTokens.
  * Each step reads back the last rows' logits and picks tokens on the CPU (model/sampling.ts);
  * the reported log-prob of a token is under the full softmax at temperature 1.
- * `recompute` runs every step over the whole sequence without reusing the cache (tests).
+ * Samples of one prompt share its prefill (the cache rows are copied). `recompute` runs every
+ * step over the whole sequence without reusing the cache (tests).
  * Legend: B sequences in a batch, S cache length per sequence.
  */
-import type { Qwen3Gpu } from "./qwen3_gpu.ts";
+import type { GpuKvCache, Qwen3Gpu } from "./qwen3_gpu.ts";
 import { chooseToken, logSoftmax, SampleRng, sampleSeed } from "./sampling.ts";
 
 /** <|im_end|> and <|endoftext|> of the Qwen3 vocabulary. */
@@ -97,9 +98,13 @@ async function generateBatch(
   try {
     let active = reqs.map((_, j) => j);
     const pending = reqs.map((r) => r.prompt);
+    let first = true;
     while (active.length > 0) {
       let rows: Float32Array[];
-      if (cache) {
+      if (cache && first) {
+        rows = await prefillShared(model, cache, reqs);
+        first = false;
+      } else if (cache) {
         rows = await model.forwardCached(
           cache,
           active.map((j) => ({ slot: j, ids: pending[j] })),
@@ -131,4 +136,29 @@ async function generateBatch(
     if (cache) model.releaseCache(cache);
   }
   return res;
+}
+
+/**
+ * Prefills the cache: each distinct prompt is run once, and the slots of its other samples get
+ * a copy of its keys and values (so --n samples cost one prefill). Returns the logits of every
+ * slot's last prompt token.
+ */
+async function prefillShared(
+  model: Qwen3Gpu,
+  cache: GpuKvCache,
+  reqs: GenerateRequest[],
+): Promise<Float32Array[]> {
+  const firstOf = new Map<string, number>();
+  const source = reqs.map((r, j) => {
+    const key = r.prompt.join(",");
+    const src = firstOf.get(key);
+    if (src === undefined) firstOf.set(key, j);
+    return src ?? j;
+  });
+  const runs = reqs.flatMap((r, j) => (source[j] === j ? [{ slot: j, ids: r.prompt }] : []));
+  const rows = await model.forwardCached(cache, runs);
+  const bySlot = new Map(runs.map((run, i) => [run.slot, rows[i]]));
+  const copies = source.flatMap((src, j) => (src !== j ? [{ from: src, to: j }] : []));
+  if (copies.length) model.copySlots(cache, copies);
+  return source.map((src) => bySlot.get(src)!);
 }

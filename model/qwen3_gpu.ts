@@ -1031,6 +1031,32 @@ export class Qwen3Gpu {
     for (const t of [...cache.k, ...cache.v]) releaseTensor(this.gpu, t);
   }
 
+  /** Copies the cached keys/values of slot `from` into slot `to` (every layer); one submit. */
+  copySlots(cache: GpuKvCache, pairs: { from: number; to: number }[]): void {
+    const rec = new Recorder(this.gpu, "qwen3.copySlots");
+    // a buffer cannot be copied onto itself: go through a scratch tensor
+    const most = Math.max(...pairs.map((p) => cache.lengths[p.from]));
+    if (most === 0) return;
+    const tmp = createTensor(this.gpu, {
+      shape: [most, cache.k[0].shape[1]],
+      dtype: "f32",
+      label: "kvcache.copy",
+    });
+    for (const { from, to } of pairs) {
+      const n = cache.lengths[from];
+      if (n === 0) continue;
+      for (let l = 0; l < cache.k.length; l++) {
+        for (const t of [cache.k[l], cache.v[l]]) {
+          rec.copy(t.rows(from * cache.maxLen, n), tmp.rows(0, n));
+          rec.copy(tmp.rows(0, n), t.rows(to * cache.maxLen, n));
+        }
+      }
+      cache.lengths[to] = n;
+    }
+    rec.submit();
+    releaseTensor(this.gpu, tmp); // pooled: reused only by work submitted after this
+  }
+
   /** The most slots of `maxLen` tokens one cache tensor (a single binding) can hold. */
   maxCacheSlots(maxLen: number): number {
     const KE = this.config.num_key_value_heads * this.config.head_dim;

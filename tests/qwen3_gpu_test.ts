@@ -298,3 +298,37 @@ Deno.test({
     await checkGrads(randomQwen3Ref(TOY, 7, { normJitter: 0.3 }), SEQS, undefined, 12);
   },
 });
+
+Deno.test({
+  name: "generate() samples of one prompt share its prefill and equal recomputation (seeded)",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref(TOY, 9, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      const a = [3, 17, 42, 8], b = [5, 6];
+      const reqs = [
+        { prompt: a, example: 0, sample: 0 },
+        { prompt: a, example: 0, sample: 1 },
+        { prompt: b, example: 1, sample: 0 },
+        { prompt: [...a], example: 0, sample: 2 },
+        { prompt: b, example: 1, sample: 1 },
+      ];
+      const opts = { maxNewTokens: 7, temperature: 0.9, topK: 30, seed: 4, stopIds: [] };
+      const shared = await generate(m, reqs, opts);
+      const recomputed = await generate(m, reqs, { ...opts, recompute: true });
+      const alone = [];
+      for (const r of reqs) alone.push((await generate(m, [r], opts))[0]);
+      for (let i = 0; i < reqs.length; i++) {
+        assertEquals(shared[i].ids, recomputed[i].ids);
+        assertEquals(shared[i].ids, alone[i].ids);
+        const err = maxAbs(shared[i].logprobs, recomputed[i].logprobs);
+        if (err > 1e-4) throw new Error(`request ${i}: log-prob error ${err}`);
+      }
+      // the samples of one prompt are different draws
+      assertEquals(new Set([0, 1, 3].map((i) => shared[i].ids.join())).size, 3);
+    } finally {
+      m.release();
+    }
+  },
+});
