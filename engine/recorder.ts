@@ -5,7 +5,7 @@
  * per-recorder arena written once at submit time. The recorder can be reused after submit().
  */
 import { debugLevel, debugLog } from "./_debug.ts";
-import type { Gpu } from "./device.ts";
+import { checkErrors, type Gpu } from "./device.ts";
 import type { Kernel } from "./kernel.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -199,6 +199,7 @@ export class Recorder {
     if (!this.#encoder && !this.#pass) return;
     const enc = this.encoder();
     this.gpu.device.queue.submit([enc.finish()]);
+    debugLog(1, `submit ${this.label}: ${this.dispatches} dispatches`);
     this.#encoder = undefined;
     this.dispatches = 0;
   }
@@ -206,7 +207,6 @@ export class Recorder {
   /** Submits and waits for the GPU, then reports any GPU error (for tests and tools). */
   async flush(): Promise<void> {
     this.submit();
-    const { checkErrors } = await import("./device.ts");
     await checkErrors(this.gpu);
   }
 }
