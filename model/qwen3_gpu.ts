@@ -141,6 +141,30 @@ interface HeadChunk {
 /** LM-head rows per packed chunk (a packed texture holds at most 4 x 16384 columns). */
 const PACKED_HEAD_ROWS = 16384;
 
+/** One vocabulary chunk of logits handed to a VocabObjective (rows = packed tokens). */
+export interface VocabChunkArgs {
+  rec: Recorder;
+  logits: Tensor; // (T, cols) logits of vocabulary ids start..start+cols
+  start: number;
+  cols: number;
+  rows: number; // T
+  index: number; // chunk number, 0 first
+  last: boolean;
+  /** Online (max, sum-exp) per row (T, 2): complete once the last chunk's forward ran. */
+  stats: Tensor;
+}
+
+/**
+ * A loss over the vocabulary supplied by a trainer (e.g. the CKD loss of engine/ops/kd_loss.ts):
+ * `forward` sees every chunk's logits once, `finish` runs after the last, and `backward` writes
+ * the loss gradient of each recomputed chunk into `dlogits` (overwritten).
+ */
+export interface VocabObjective {
+  forward(a: VocabChunkArgs): void;
+  finish?(rec: Recorder, rows: number): void;
+  backward?(a: VocabChunkArgs & { dlogits: Tensor }): void;
+}
+
 /** Per-slot keys and values of past tokens, all layers: slot s owns rows s*maxLen... */
 export interface GpuKvCache {
   slots: number;
@@ -620,6 +644,7 @@ export class Qwen3Gpu {
     p: Plan,
     T: number,
     topk?: { k: number; vals: Tensor; ids: Tensor },
+    objective?: VocabObjective,
   ) {
     const D = this.config.hidden_size;
     const chunks = this.#vocabChunks(p.chunkRows);
@@ -644,6 +669,16 @@ export class Qwen3Gpu {
         rows: T,
         cols: ch.rows,
       });
+      objective?.forward({
+        rec,
+        logits: L,
+        start: ch.start,
+        cols: ch.rows,
+        rows: T,
+        index: i,
+        last: i === chunks.length - 1,
+        stats: p.stats,
+      });
       if (topk) {
         topkChunk(rec, {
           vals: topk.vals,
@@ -658,6 +693,7 @@ export class Qwen3Gpu {
       }
     });
     if (topk) topkFinish(rec, { vals: topk.vals, stats: p.stats, rows: T, k: topk.k });
+    objective?.finish?.(rec, T);
     return chunks;
   }
 
@@ -801,7 +837,60 @@ export class Qwen3Gpu {
     return { loss: count ? loss / count : 0, count, logprobs: lp };
   }
 
-  #recordBackward(rec: Recorder, p: Plan, T: number, ranges: Tensor, chunks: HeadChunk[]): void {
+  /**
+   * A forward (and with `backward`, the backward into the parameter gradients, which
+   * ACCUMULATE) of a packed batch under a caller's vocabulary objective, in one submit; then
+   * reads back `read` (the caller's result tensors) in the same wait. The returned log-probs
+   * are those of the ids (log p(seq[t+1] | ..), NaN at each sequence's last row).
+   */
+  async runObjective(
+    seqs: number[][],
+    objective: VocabObjective,
+    opts: { backward?: boolean; read?: Tensor[]; rec?: Recorder } = {},
+  ): Promise<{ logprobs: Float64Array; read: (Float32Array | Uint32Array | Int32Array)[] }> {
+    const train = opts.backward ?? false;
+    if (train && !this.grads) {
+      throw new Error("A backward needs a model loaded with trainable: true");
+    }
+    if (train && !objective.backward) throw new Error("The objective has no backward");
+    const T = seqs.reduce((s, q) => s + q.length, 0);
+    const p = this.#plan(T, train);
+    const { targets } = this.#writeBatch(p, seqs);
+    this.#ropeTable(Math.max(...seqs.map((s) => s.length)));
+    const rec = opts.rec ?? new Recorder(this.gpu, "qwen3.objective");
+    const ranges = this.#rangesTensor(
+      seqs.map((s, i) => ({
+        qStart: offsetOf(seqs, i),
+        qLen: s.length,
+        kStart: offsetOf(seqs, i),
+      })),
+      T,
+      T,
+    );
+    this.#recordBody(rec, p, T, { ranges, keyRows: T, kv: (_l, a) => ({ k: a.kr, v: a.v }) });
+    const chunks = this.#recordVocabPass(rec, p, T, undefined, objective);
+    if (train) this.#recordBackward(rec, p, T, ranges, chunks, objective);
+    const read = opts.read ?? [];
+    const [neg, stats, ...rest] = await readMany(rec, [
+      rows(p.negTarget, T),
+      rows(p.stats, T),
+      ...read,
+    ]);
+    releaseTensor(this.gpu, ranges);
+    return {
+      logprobs: Qwen3Gpu.#logprobs(neg as Float32Array, stats as Float32Array, targets),
+      read: rest,
+    };
+  }
+
+  #recordBackward(
+    rec: Recorder,
+    p: Plan,
+    T: number,
+    ranges: Tensor,
+    chunks: HeadChunk[],
+    objective?: VocabObjective,
+  ): void {
     const g = p.grads!, D = this.config.hidden_size;
     // LM head: recompute each chunk's logits, dlogits = (softmax - onehot)·dLoss, then
     // dXf (+)= dlogits·W_chunk and dW_chunk += dlogitsᵀ·xf
@@ -809,16 +898,30 @@ export class Qwen3Gpu {
       const L = view(p.logits, [T, ch.rows]);
       const dL = view(g.dLogits, [T, ch.rows]);
       matmulForward(rec, { y: L, x: rows(p.xf, T), w: ch.w, rows: T, inDim: D, outDim: ch.rows });
-      crossEntropyBackward(rec, {
-        x: L,
-        colStart: ch.start,
-        stats: p.stats,
-        targets: p.targets,
-        dLoss: p.dLoss,
-        dx: dL,
-        rows: T,
-        cols: ch.rows,
-      });
+      if (objective) {
+        objective.backward!({
+          rec,
+          logits: L,
+          dlogits: dL,
+          start: ch.start,
+          cols: ch.rows,
+          rows: T,
+          index: i,
+          last: i === chunks.length - 1,
+          stats: p.stats,
+        });
+      } else {
+        crossEntropyBackward(rec, {
+          x: L,
+          colStart: ch.start,
+          stats: p.stats,
+          targets: p.targets,
+          dLoss: p.dLoss,
+          dx: dL,
+          rows: T,
+          cols: ch.rows,
+        });
+      }
       matmulBackward(rec, {
         dy: dL,
         x: rows(p.xf, T),

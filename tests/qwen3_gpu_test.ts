@@ -332,3 +332,88 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Qwen3Gpu.runObjective() with a caller's loss over chunks gives its top-k, loss and grads",
+  ignore,
+  fn: async () => {
+    const { createTensor } = await import("../engine/tensor.ts");
+    const { crossEntropyBackward, crossEntropyForward, IGNORE_INDEX } = await import(
+      "../engine/ops/cross_entropy.ts"
+    );
+    const { topkChunk, topkFinish } = await import("../engine/ops/topk.ts");
+    const ref = randomQwen3Ref(TOY, 10, { normJitter: 0.3 });
+    const m = await onGpu(ref, true, 12);
+    try {
+      const gpu = m.gpu, T = SEQS.flat().length, K = 3;
+      // targets and weights of next-token CE, laid out as the packed rows
+      const tg: number[] = [], w: number[] = [];
+      for (const s of SEQS) {
+        s.forEach((_, t) => tg.push(t + 1 < s.length ? s[t + 1] : IGNORE_INDEX));
+      }
+      const count = tg.filter((x) => x !== IGNORE_INDEX).length;
+      for (const x of tg) w.push(x === IGNORE_INDEX ? 0 : 1 / count);
+      const targets = createTensor(gpu, { shape: [T], dtype: "u32", label: "t", data: tg });
+      const dLoss = createTensor(gpu, { shape: [T], dtype: "f32", label: "w", data: w });
+      const loss = createTensor(gpu, { shape: [T], dtype: "f32", label: "loss" });
+      const vals = createTensor(gpu, { shape: [T, K], dtype: "f32", label: "vals" });
+      const ids = createTensor(gpu, { shape: [T, K], dtype: "u32", label: "ids" });
+      let stats: typeof loss | undefined;
+      const { Recorder } = await import("../engine/recorder.ts");
+      const rec = new Recorder(gpu);
+      m.zeroGrads(rec);
+      const r = await m.runObjective(SEQS, {
+        forward: (a) => {
+          stats = a.stats;
+          topkChunk(a.rec, {
+            vals,
+            ids,
+            x: a.logits,
+            colStart: a.start,
+            k: K,
+            first: a.index === 0,
+            rows: a.rows,
+            cols: a.cols,
+          });
+        },
+        finish: (rc, rows) => topkFinish(rc, { vals, stats: stats!, rows, k: K }),
+        backward: (a) => {
+          const chunk = {
+            x: a.logits,
+            colStart: a.start,
+            stats: a.stats,
+            targets,
+            rows: a.rows,
+            cols: a.cols,
+          };
+          crossEntropyForward(a.rec, { ...chunk, loss });
+          crossEntropyBackward(a.rec, { ...chunk, dLoss, dx: a.dlogits });
+        },
+      }, { backward: true, read: [vals, ids, loss], rec });
+      const [gv, gi, gl] = r.read;
+      const want = qwen3LossAndGradRef(ref, SEQS);
+      const lps = logProbsRef(ref, SEQS, { topK: K });
+      let row = 0, lossSum = 0;
+      SEQS.forEach((s, si) => {
+        for (let t = 0; t + 1 < s.length; t++) {
+          assertEquals(
+            Array.from(gi.subarray((row + t) * K, (row + t + 1) * K)),
+            lps[si].topkIds![t],
+          );
+          const e = maxAbs(gv.subarray((row + t) * K, (row + t + 1) * K), lps[si].topkLogprobs![t]);
+          if (e > 2e-4) throw new Error(`top-k error ${e}`);
+          lossSum += gl[row + t];
+          if (Math.abs(r.logprobs[row + t] - lps[si].logprobs[t]) > 2e-4) throw new Error("lp");
+        }
+        row += s.length;
+      });
+      if (Math.abs(lossSum / count - want.loss) > 2e-5) throw new Error(`loss ${lossSum / count}`);
+      for (const name of Object.keys(ref.params)) {
+        const e = relErr(await m.readGrad(name), want.grads[name]);
+        if (!(e < 2e-4)) throw new Error(`${name}: relative error ${e}`);
+      }
+    } finally {
+      m.release();
+    }
+  },
+});
