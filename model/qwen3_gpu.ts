@@ -51,6 +51,7 @@ import { swigluBackward, swigluForward } from "../engine/ops/swiglu.ts";
 import { topkChunk, topkFinish } from "../engine/ops/topk.ts";
 import { type Qwen3Config, readQwen3Config } from "./config.ts";
 import { Checkpoint } from "./safetensors.ts";
+import { saveQwen3 } from "./save.ts";
 import { checkCheckpoint, qwen3WeightSpecs, type WeightSpec } from "./weights.ts";
 
 /** How weights are kept: f32 (trained model), or the checkpoint's dtype for linear layers. */
@@ -1255,6 +1256,26 @@ export class Qwen3Gpu {
   /** A weight as f32 on the host. */
   async readWeight(name: string): Promise<Float32Array> {
     return (await readMany(new Recorder(this.gpu), [this.w(name)]))[0] as Float32Array;
+  }
+
+  /**
+   * Writes the weights as a model directory (config.json, safetensors, tokenizer files) in
+   * `dtype` (default: f32 for a trainable model, else the config's torch_dtype). Reads one
+   * tensor at a time back from the GPU.
+   */
+  async save(
+    dir: string,
+    opts: { dtype?: string; tokenizerFrom?: string; maxShardBytes?: number } = {},
+  ): Promise<string[]> {
+    const dtype = opts.dtype ?? (this.grads ? "f32" : this.config.torch_dtype);
+    const { files } = await saveQwen3(dir, {
+      config: this.config,
+      dtype,
+      tensor: (spec) => this.readWeight(spec.name),
+      maxShardBytes: opts.maxShardBytes,
+      tokenizerFrom: opts.tokenizerFrom,
+    });
+    return files;
   }
 
   /** A parameter gradient on the host. */

@@ -134,3 +134,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Qwen3Gpu.save() writes back the loaded tensors bit for bit (f32 shards, bf16 kept)",
+  ignore,
+  fn: async () => {
+    const { Checkpoint } = await import("../model/safetensors.ts");
+    for (
+      const [name, opts] of [["toy_tied", { trainable: true }], ["toy_untied_bf16", {}]] as const
+    ) {
+      const src = join(DIR, name);
+      const m = await Qwen3Gpu.load(src, { precision: "checkpoint", ...opts });
+      const out = await Deno.makeTempDir();
+      try {
+        await m.save(out, { dtype: name === "toy_tied" ? "f32" : "bf16" });
+        const a = await Checkpoint.open(src), b = await Checkpoint.open(out);
+        try {
+          assertEquals([...b.tensors.keys()].toSorted(), [...a.tensors.keys()].toSorted());
+          for (const n of a.tensors.keys()) {
+            assertEquals(b.info(n).dtype, a.info(n).dtype, n);
+            assertEquals(await b.readBytes(n), await a.readBytes(n), n);
+          }
+        } finally {
+          a.close();
+          b.close();
+        }
+      } finally {
+        m.release();
+        await Deno.remove(out, { recursive: true });
+      }
+    }
+  },
+});
