@@ -1,13 +1,17 @@
 /**
- * The Qwen3 decoder on the engine: weights streamed from a checkpoint onto the GPU, the training
- * forward over a packed batch (saving what the backward needs, one activation plan per token
- * capacity, llm.c style), the LM head and log-softmax run chunk by chunk over the vocabulary
- * (never the whole (T, V) logits), the backward to every parameter, and a KV-cached forward for
- * generation. A step is recorded into one Recorder and submitted once; its scalars come back
- * in one readback.
+ * The Qwen3 decoder on the engine: weights streamed from a checkpoint onto the GPU (vocabulary
+ * tables in one buffer bound in row shards), the training forward over a packed batch (saving
+ * what the backward needs, one activation plan per token capacity, llm.c style), the LM head
+ * and log-softmax run chunk by chunk over the vocabulary (never the whole (T, V) logits), the
+ * backward to every parameter, and a KV-cached forward for generation. A step is recorded into
+ * one Recorder and submitted once; its results come back in one readback.
+ * Entry points: logprobs() (scoring), lossAndGrad() (next-token CE), runObjective() and
+ * recordHidden() (a trainer's own loss over the vocabulary or the hidden states),
+ * forwardCached() (prefill/decode, model/generate.ts), packWeights() (frozen models on the
+ * texture matmul), save().
  * Not done here: mixed precision for trained weights (the trained model is f32 throughout),
- * fused kernels beyond the engine's families, logits on the GPU for sampling (generation reads
- * back the last row's logits and samples on the CPU, model/sampling.ts).
+ * fused kernels beyond the engine's families, sampling on the GPU (generation reads back the
+ * last row's logits and samples on the CPU, model/sampling.ts).
  * Legend: T tokens (packed), D hidden_size, H heads, K kv heads, E head_dim, F
  * intermediate_size, V vocab_size, L layers, C vocabulary chunk rows, S cache slots x max length.
  */
