@@ -35,6 +35,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Constrained Knowledge Distillation of a student from a teacher",
     load: () => import("./cli/ckd.ts"),
   },
+  demo: {
+    summary: "The whole pipeline on an embedded default, start to finish",
+    load: () => import("./cli/demo.ts"),
+  },
   info: {
     summary: "Show the GPU adapter, its limits, and self-test the kernels on it",
     load: () => import("./cli/info.ts"),

@@ -120,6 +120,8 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
   #partials: Tensor;
   #partialSlots: number;
   #sideFiles: string[] = [];
+  /** Most vocabulary columns per LM-head chunk (default: what one binding holds; tests). */
+  chunkCols?: number;
 
   private constructor(
     readonly student: Qwen3Gpu,
@@ -170,6 +172,7 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     ckd: CkdOptions & { topk: number };
     adam: GpuAdamW;
     sideFiles?: string[];
+    chunkCols?: number;
   }): Promise<CkdGpuBackend> {
     const student = await Qwen3Gpu.load(o.student, { trainable: true });
     const teacher = o.teacher && o.ckd.kdRatio > 0
@@ -177,6 +180,7 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
       : undefined;
     const b = new CkdGpuBackend(student, teacher, o.ckd, o.adam);
     b.#sideFiles = o.sideFiles ?? [];
+    b.chunkCols = o.chunkCols;
     if (o.optimizerFile) {
       const opt = await openOptimizerState(o.optimizerFile);
       try {
@@ -209,7 +213,7 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     const k = Math.max(1, this.ckd.topk), m = this.ckd.topm;
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
     const V = this.student.config.vocab_size;
-    const cols = Math.min(V, Math.floor(limit / (4 * cap)));
+    const cols = Math.min(V, Math.floor(limit / (4 * cap)), this.chunkCols ?? Infinity);
     const D = this.student.config.hidden_size;
     const Dt = this.teacher?.config.hidden_size;
     this.#plan = {
@@ -396,7 +400,10 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     }
     chunks.forEach((ch, i) => {
       const L = logitsOf(ch.rows);
-      matmulForward(rec, { y: L, x: rows(P.xN), w: ch.w, rows: N, inDim: D, outDim: ch.rows });
+      // one chunk still holds its logits; more chunks share the buffer and are recomputed
+      if (chunks.length > 1) {
+        matmulForward(rec, { y: L, x: rows(P.xN), w: ch.w, rows: N, inDim: D, outDim: ch.rows });
+      }
       kdLossBackward(rec, { ...shape, c0: ch.start, cols: ch.rows, ld: ch.rows, ...io, logits: L });
       matmulBackward(rec, {
         dy: L,
