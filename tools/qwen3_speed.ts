@@ -5,7 +5,7 @@
  * KV cache and decodes DECODE tokens greedily, one submit per token. The first scoring call
  * also compiles the pipelines, so it is reported apart from a second, warm one. On the texture
  * matmul variant the weights are packed once first (STAR_NO_PACK=1 skips that).
- * STAR_TRAIN_TOKENS=N then also loads the model again as trainable (f32 weights and gradients)
+ * STAR_DECODE_BATCH=B also decodes B sequences together. STAR_TRAIN_TOKENS=N then also loads the model again as trainable (f32 weights and gradients)
  * and times two forward+backward steps over N tokens (two packed sequences).
  */
 import { checkErrors, getGpu } from "../engine/device.ts";
@@ -84,6 +84,28 @@ console.log(
 console.log(`greedy ids: ${out.join(" ")}`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB; load average after: ${loadavg()}`);
 model.releaseCache(cache);
+
+const batch = Number(Deno.env.get("STAR_DECODE_BATCH") ?? "0");
+if (batch > 1) {
+  // B sequences decoded together: the prompt prefilled once and copied to every slot
+  const bc = model.newCache(batch, tokens + decode + 1);
+  let first = await model.forwardCached(bc, [{ slot: 0, ids }]);
+  model.copySlots(bc, Array.from({ length: batch - 1 }, (_, i) => ({ from: 0, to: i + 1 })));
+  let next = Array.from({ length: batch }, () => argmax(first[0]));
+  const bt: number[] = [];
+  for (let i = 0; i < decode; i++) {
+    t = performance.now();
+    first = await model.forwardCached(bc, next.map((id, s) => ({ slot: s, ids: [id] })));
+    bt.push((performance.now() - t) / 1000);
+    next = first.map((r) => argmax(r));
+  }
+  const m = bt.reduce((a, b) => a + b, 0) / bt.length;
+  console.log(
+    `decode x${batch}: ${m.toFixed(3)} s/step = ${(batch / m).toFixed(2)} tokens/s ` +
+      `(per step: ${bt.map((x) => x.toFixed(2)).join(", ")})`,
+  );
+  model.releaseCache(bc);
+}
 model.release();
 
 const trainTokens = Number(Deno.env.get("STAR_TRAIN_TOKENS") ?? "0");
