@@ -45,7 +45,6 @@ export class CkdRefBackend implements TrainBackend<CkdBatchSample[]> {
     readonly adam: RefAdamW,
     moments?: Record<string, AdamWMoments>,
   ) {
-    if (ckd.kdRatio > 0 && !teacher) throw new RangeError("kd_ratio > 0 needs a teacher");
     for (const p of Object.values(student.params)) roundF32(p);
     this.grads = zeroGrads(student);
     this.moments = moments ??
@@ -87,6 +86,9 @@ export class CkdRefBackend implements TrainBackend<CkdBatchSample[]> {
     const cached = this.ckd.kdRatio > 0 && samples.every((s) => s.teacher)
       ? samples.flatMap((s) => cachedTopk(s.teacher!, this.ckd.topk))
       : undefined;
+    if (this.ckd.kdRatio > 0 && !cached && !this.teacher) {
+      throw new RangeError("kd_ratio > 0 needs a teacher or the samples' cached top-k");
+    }
     const topk = cached ?? (this.ckd.kdRatio > 0
       ? topkAtRowsRef(
         qwen3ForwardRef(this.teacher!, seqs).logits,
