@@ -24,6 +24,7 @@ export function tokenRow(
     vocabSize: number;
     tokenizer: () => Tokenizer;
     minIds: number;
+    maxIds?: number;
   },
 ): TokenRow {
   const bad = (why: string, field?: string) => new DataError(at.file, at.line, why, field);
@@ -56,6 +57,12 @@ export function tokenRow(
   }
   if (ids.length < o.minIds) {
     throw bad(`field "${field}" needs at least ${o.minIds} token${o.minIds > 1 ? "s" : ""}`, field);
+  }
+  if (o.maxIds !== undefined && ids.length > o.maxIds) {
+    throw bad(
+      `field "${field}" has ${ids.length} tokens, more than the ${o.maxIds} one forward holds on this GPU`,
+      field,
+    );
   }
   return { line: at.line, id: row.id, hasId, ids };
 }

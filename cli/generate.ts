@@ -147,6 +147,8 @@ export const command: CommandModule<typeof spec.flags> = {
             vocabSize: model.config.vocab_size,
             tokenizer: () => tokenizer,
             minIds: 1,
+            // the KV cache of one sequence must fit one binding
+            maxIds: Math.max(1, model.maxCacheSlots(1) - flags["max-new-tokens"]),
           });
         } catch (e) {
           if (!(e instanceof DataError)) throw e;

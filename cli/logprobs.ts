@@ -104,6 +104,7 @@ export const command: CommandModule<typeof spec.flags> = {
             vocabSize: model.config.vocab_size,
             tokenizer: () => tokenizer,
             minIds: 1,
+            maxIds: model.maxTokens(),
           });
         } catch (e) {
           if (!(e instanceof DataError)) throw e;
@@ -112,7 +113,8 @@ export const command: CommandModule<typeof spec.flags> = {
           pending.push({ error: errorRow(e, value) });
           continue;
         }
-        if (tokens > 0 && tokens + row.ids.length > flags["batch-tokens"]) await flush();
+        const budget = Math.min(flags["batch-tokens"], model.maxTokens());
+        if (tokens > 0 && tokens + row.ids.length > budget) await flush();
         pending.push({ row });
         tokens += row.ids.length;
       }

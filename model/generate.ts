@@ -8,7 +8,7 @@
  * step over the whole sequence without reusing the cache (tests).
  * Legend: B sequences in a batch, S cache length per sequence.
  */
-import type { GpuKvCache, Qwen3Gpu } from "./qwen3_gpu.ts";
+import type { CachedStep, GpuKvCache, Qwen3Gpu } from "./qwen3_gpu.ts";
 import { chooseToken, logSoftmax, SampleRng, sampleSeed } from "./sampling.ts";
 
 /** <|im_end|> and <|endoftext|> of the Qwen3 vocabulary. */
@@ -156,8 +156,31 @@ async function prefillShared(
     return src ?? j;
   });
   const runs = reqs.flatMap((r, j) => (source[j] === j ? [{ slot: j, ids: r.prompt }] : []));
-  const rows = await model.forwardCached(cache, runs);
-  const bySlot = new Map(runs.map((run, i) => [run.slot, rows[i]]));
+  // forwards of at most maxTokens() tokens; a longer prompt goes in pieces, one per forward
+  const maxT = model.maxTokens();
+  const bySlot = new Map<number, Float32Array>();
+  let group: CachedStep[] = [], n = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    const rows = await model.forwardCached(cache, group);
+    group.forEach((g, i) => bySlot.set(g.slot, rows[i]));
+    group = [];
+    n = 0;
+  };
+  for (const run of runs) {
+    if (run.ids.length > maxT) {
+      await flush();
+      for (let off = 0; off < run.ids.length; off += maxT) {
+        group = [{ slot: run.slot, ids: run.ids.slice(off, off + maxT) }];
+        await flush();
+      }
+      continue;
+    }
+    if (n + run.ids.length > maxT) await flush();
+    group.push(run);
+    n += run.ids.length;
+  }
+  await flush();
   const copies = source.flatMap((src, j) => (src !== j ? [{ from: src, to: j }] : []));
   if (copies.length) model.copySlots(cache, copies);
   return source.map((src) => bySlot.get(src)!);

@@ -195,6 +195,8 @@ export class Qwen3Gpu {
   /** Caps the rows of a vocabulary chunk (else sized from the binding limit); tests set it low
    * to run the LM head, log-softmax, top-k and their gradients over several chunks. */
   maxChunkRows = Infinity;
+  /** Caps maxTokens() (tests: long prompts prefilled in pieces). */
+  maxTokensCap = Infinity;
 
   private constructor(readonly gpu: Gpu, readonly config: Qwen3Config) {}
 
@@ -723,6 +725,9 @@ export class Qwen3Gpu {
   ): Promise<{ logprobs: number[]; topkIds?: number[][]; topkLogprobs?: number[][] }[]> {
     const T = seqs.reduce((s, q) => s + q.length, 0);
     if (T === 0) return seqs.map(() => ({ logprobs: [] }));
+    if (T > this.maxTokens()) {
+      throw new RangeError(`${T} tokens exceed the ${this.maxTokens()} one forward can hold here`);
+    }
     const p = this.#plan(T, false);
     const { targets } = this.#writeBatch(p, seqs);
     this.#ropeTable(Math.max(...seqs.map((s) => s.length)));
@@ -1163,6 +1168,23 @@ export class Qwen3Gpu {
     }
     rec.submit();
     releaseTensor(this.gpu, tmp); // pooled: reused only by work submitted after this
+  }
+
+  /**
+   * The most tokens one forward may hold: every activation tensor (T rows of up to F floats)
+   * must fit one storage binding. Longer inputs are split by the caller (generate() prefills a
+   * long prompt in pieces).
+   */
+  maxTokens(): number {
+    const c = this.config;
+    const width = Math.max(
+      c.hidden_size,
+      c.intermediate_size,
+      c.num_attention_heads * c.head_dim,
+      c.num_attention_heads * 2,
+    );
+    const fit = Math.floor(this.gpu.limits.maxStorageBufferBindingSize / (4 * width));
+    return Math.min(fit, this.maxTokensCap);
   }
 
   /** The most slots of `maxLen` tokens one cache tensor (a single binding) can hold. */

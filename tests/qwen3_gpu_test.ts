@@ -417,3 +417,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "generate() prefills prompts longer than maxTokens() in pieces, with the same tokens",
+  ignore,
+  fn: async () => {
+    const ref = randomQwen3Ref(TOY, 11, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      m.maxTokensCap = 5;
+      const prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [16, 17], [
+        18,
+        19,
+        20,
+        21,
+      ]];
+      const got = await generate(m, prompts.map((p) => ({ prompt: p })), {
+        maxNewTokens: 4,
+        temperature: 0,
+        stopIds: [],
+      });
+      prompts.forEach((p, i) => {
+        const want = greedyGenerateRef(ref, p, { maxNewTokens: 4, useCache: true });
+        assertEquals(got[i].ids, want.ids);
+        const e = maxAbs(got[i].logprobs, want.logprobs);
+        if (e > 2e-4) throw new Error(`prompt ${i}: log-prob error ${e}`);
+      });
+    } finally {
+      m.release();
+    }
+  },
+});
