@@ -293,10 +293,22 @@ export class Qwen3Gpu {
   /**
    * For a frozen model on the texture matmul variant (software adapters): packs every linear
    * weight once into the texture layout the matmul reads, instead of before every product
-   * (which dominates decoding). Costs 4 bytes per parameter. Returns false when not applicable.
+   * (which dominates decoding). Costs 4 bytes per parameter. Returns false when not applicable
+   * (a trainable model, the tiled variant) or when host memory is short.
    */
   async packWeights(): Promise<boolean> {
     if (this.grads || matmulVariant(this.gpu) !== "texture") return false;
+    // the software adapter's textures live in host memory: leave a quarter of it free
+    let params = 0;
+    for (const spec of qwen3WeightSpecs(this.config)) {
+      if (spec.kind === "linear" || spec.name === this.headName) {
+        params += spec.shape[0] * spec.shape[1];
+      }
+    }
+    try {
+      const mem = Deno.systemMemoryInfo();
+      if (4 * params > mem.available - mem.total / 4) return false;
+    } catch { /* no --allow-sys: pack anyway */ }
     const rec = new Recorder(this.gpu, "qwen3.pack");
     for (const spec of qwen3WeightSpecs(this.config)) {
       if (spec.kind !== "linear" || spec.name === this.headName) continue;
