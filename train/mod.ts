@@ -14,3 +14,5 @@ export * from "./checkpoint.ts";
 export * from "./topk_cache.ts";
 export * from "./loop.ts";
 export * from "./ref_backend.ts";
+export * from "./gpu_backend.ts";
+export * from "./ckd.ts";
