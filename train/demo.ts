@@ -161,7 +161,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? ((s: string) => console.error(s));
   const trainRows = o.trainRows ?? 96, heldoutRows = o.heldoutRows ?? 16;
   const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 40;
-  const teacherSteps = o.teacherSteps ?? 24, studentSteps = o.studentSteps ?? 24;
+  const teacherSteps = o.teacherSteps ?? 48, studentSteps = o.studentSteps ?? 32;
   const out = o.output;
   await Deno.mkdir(out, { recursive: true });
   const seconds: Record<string, number> = {};
@@ -197,7 +197,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const common = {
     data: "train.jsonl",
     train_batch_size: 4,
-    micro_train_batch_size: 4,
+    micro_train_batch_size: 2,
     max_epochs: 100,
     lr_scheduler: "cosine_with_min_lr",
     lr_warmup_ratio: 0.1,
