@@ -79,6 +79,7 @@ async function createGpu(): Promise<Gpu> {
   if (!gpuApi) {
     throw new GpuUnavailableError(`WebGPU is not available in this runtime; ${INSTALL_HINT}`);
   }
+  quietMesaRuntimeDirWarning();
   const adapter = await gpuApi.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new GpuUnavailableError(`No GPU adapter was found; ${INSTALL_HINT}`);
   const a = adapter.limits;
@@ -150,4 +151,23 @@ async function createGpu(): Promise<Gpu> {
   });
   debugLog(1, "limits:", requiredLimits);
   return gpu;
+}
+
+/**
+ * Mesa's drivers print "XDG_RUNTIME_DIR is invalid or not set" on every start when the variable
+ * is missing (containers, CI, ssh without a session). They only want a private folder, so give
+ * them one private 0700 folder per user under TMPDIR before the adapter is enumerated.
+ */
+function quietMesaRuntimeDirWarning(): void {
+  if (Deno.build.os !== "linux") return;
+  try {
+    const dir = Deno.env.get("XDG_RUNTIME_DIR");
+    if (dir && Deno.statSync(dir).isDirectory) return;
+    const tmp = Deno.env.get("TMPDIR") || "/tmp";
+    const own = `${tmp}/star-runtime-${Deno.uid() ?? 0}`;
+    Deno.mkdirSync(own, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", own);
+  } catch {
+    // Without env or write permission the warning stays; nothing else depends on it.
+  }
 }
