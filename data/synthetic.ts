@@ -379,16 +379,29 @@ const SMALL_TALK: readonly [string, string][] = [
 ];
 const SYSTEMS = ["You are a helpful assistant.", "You are a concise assistant that uses tools."];
 
+/**
+ * Narrower variants of the set. The defaults give the full set; smaller values give shorter
+ * prompts and answers (the demo uses one call and no distractor, so that a tiny model trained
+ * for minutes on a CPU sees mostly the part it has to learn).
+ */
+export interface SynthOptions {
+  /** Most calls in one answer (1 to 3; default 3): rows that would ask for more ask for this many. */
+  maxCalls?: number;
+  /** Most distractor tools offered beside the needed ones (0 or 1; default 1). */
+  maxDistractors?: number;
+}
+
 /** Row `index` of the data set of seed `seed` (independent of the other rows). */
-export function synthRow(seed: number, index: number): SynthRow {
+export function synthRow(seed: number, index: number, opts: SynthOptions = {}): SynthRow {
   const r = new Rng(rowSeed(seed, index));
   const u = r.next();
-  const nCalls = u < 0.15 ? 0 : u < 0.6 ? 1 : u < 0.85 ? 2 : 3;
+  const nCalls = Math.min(u < 0.15 ? 0 : u < 0.6 ? 1 : u < 0.85 ? 2 : 3, opts.maxCalls ?? 3);
   const chosen = r.sample(TOOLS, Math.max(nCalls, 1));
   // Parallel calls may use the same tool twice (two cities, two tickers).
   const used = nCalls >= 2 && r.chance(0.25) ? [chosen[0], ...chosen.slice(0, nCalls - 1)] : chosen
     .slice(0, nCalls);
-  const distractors = r.sample(TOOLS.filter((t) => !chosen.includes(t)), r.int(0, 1));
+  const nDistractors = Math.min(r.int(0, 1), opts.maxDistractors ?? 1);
+  const distractors = r.sample(TOOLS.filter((t) => !chosen.includes(t)), nDistractors);
   const offered = r.sample(
     [...new Set([...chosen.slice(0, Math.max(nCalls, 1)), ...distractors])],
     99,
@@ -428,6 +441,6 @@ export function synthRow(seed: number, index: number): SynthRow {
 }
 
 /** Rows 0..n-1 of the data set of `seed`. */
-export function* synthRows(n: number, seed = 0): Generator<SynthRow> {
-  for (let i = 0; i < n; i++) yield synthRow(seed, i);
+export function* synthRows(n: number, seed = 0, opts: SynthOptions = {}): Generator<SynthRow> {
+  for (let i = 0; i < n; i++) yield synthRow(seed, i, opts);
 }

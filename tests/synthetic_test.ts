@@ -94,3 +94,25 @@ Deno.test("star synth writes N rows, the same for the same seed", async () => {
   const bad = await star(["synth", "--output", "-"]);
   assertEquals(bad.code, 2);
 });
+
+Deno.test("synthRows() with maxCalls 1 and maxDistractors 0 offers exactly the tool it calls", () => {
+  const full = [...synthRows(300, 5)];
+  const narrow = [...synthRows(300, 5, { maxCalls: 1, maxDistractors: 0 })];
+  // The defaults are the full set: options left out change nothing.
+  assertEquals([...synthRows(300, 5, {})], full);
+  let calls = 0, replies = 0;
+  narrow.forEach((row, i) => {
+    checkMessagesRow(parsePyJson(JSON.stringify(row)), { file: "synth", line: i + 1 });
+    const last = row.messages.at(-1)!;
+    const called = (last.tool_calls ?? []).map((c) => c.name);
+    assertOk(called.length <= 1, row.id);
+    assertEquals(row.tools.length, 1, row.id);
+    if (called.length === 1) {
+      calls++;
+      assertEquals(row.tools[0].name, called[0], row.id);
+    } else replies++;
+    // Rows that asked for no call in the full set ask for none here either.
+    if ((full[i].messages.at(-1)!.tool_calls ?? []).length === 0) assertEquals(called.length, 0);
+  });
+  assertOk(calls > 200 && replies > 20, `${calls} calls, ${replies} replies`);
+});
