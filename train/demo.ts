@@ -5,15 +5,16 @@
  * (kd_ratio 0), distils it into a 32-wide student with CKD, and measures on held-out rows
  * before and after distillation: the KD loss against the teacher, the teacher-student top-1
  * agreement at target positions, and the Sim-RL reward of greedy generations.
- * What it does not show: a tiny random-init model trained for a few minutes learns the token
- * statistics of the answers, not tool calling; rewards stay near their floor (-1 = format
- * broken). Sim-RL and `star eval` are not part of it yet.
+ * What to expect: the teacher (180 steps at lr 1e-2) writes well-formed calls, mostly to the
+ * right tool, but rarely copies the argument values right, so its reward is low; the student
+ * after CKD writes the answers' frame (`</think><tool_call>`) and its reward rises from the
+ * format floor (-1) to about 0. Sim-RL and `star eval` are not part of it yet.
  */
 import { join } from "node:path";
 import { loadTrainset, type Sample } from "../data/batch.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
 import { prepareFile } from "../data/prepare.ts";
-import { synthRows } from "../data/synthetic.ts";
+import { type SynthOptions, synthRows } from "../data/synthetic.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { presetConfig, type Qwen3Config } from "../model/config.ts";
 import { saveQwen3 } from "../model/save.ts";
@@ -32,6 +33,9 @@ export interface DemoOptions {
   maxNewTokens?: number;
   teacherSteps?: number;
   studentSteps?: number;
+  /** Peak learning rates of the teacher's fine-tuning and of CKD. */
+  teacherLr?: number;
+  studentLr?: number;
   log?: (line: string) => void;
 }
 
@@ -45,6 +49,9 @@ export const DEMO_STUDENT: Qwen3Config = {
   num_key_value_heads: 1,
   head_dim: 16,
 };
+
+/** The demo's data: one call at most and no distractor tool, so prompts stay short. */
+export const DEMO_SYNTH: SynthOptions = { maxCalls: 1, maxDistractors: 0 };
 
 export interface DemoEval {
   kdLoss: number;
@@ -87,6 +94,29 @@ async function meanTokensPerSecond(metrics: string): Promise<number> {
   return tokens / secs;
 }
 
+/**
+ * The prepared rows of `path` with each prompt cut to its last user turn: the system turn
+ * (the tools block and its instructions, two thirds of a row's tokens) goes, so that training
+ * steps on the CPU spend their time on what the model has to learn. The demo's tools are a
+ * fixed set of a dozen, learnt from the requests' wording.
+ */
+async function userTurnRows(path: string): Promise<unknown[]> {
+  const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim() !== "");
+  return lines.map((l) => {
+    const r = JSON.parse(l);
+    return { ...r, inputs: r.inputs.slice(r.inputs.lastIndexOf("<|im_start|>user")) };
+  });
+}
+
+async function loadHeldout(path: string, tok: Tokenizer): Promise<Sample[]> {
+  const { samples } = await loadTrainset(path, tok, {
+    promptMaxLen: 4096,
+    generateMaxLen: 1024,
+    keepText: true,
+  });
+  return samples;
+}
+
 /** Held-out KD loss and top-1 agreement of `student` against `teacher` (GPU). */
 async function kdEval(
   student: string,
@@ -122,6 +152,7 @@ async function kdEval(
 async function rewardEval(
   model: string,
   samples: Sample[],
+  full: Sample[],
   tok: Tokenizer,
   maxNewTokens: number,
 ): Promise<{ reward: number; formatRate: number; example: string }> {
@@ -142,7 +173,8 @@ async function rewardEval(
     gens.forEach((g, i) => {
       const completion = tok.decode(g.ids);
       if (i === 0) example = completion;
-      const r = simRlReward(samples[i].inputs!, completion, samples[i].targets!);
+      // scored against the whole prompt: its tools block is what the calls are checked against
+      const r = simRlReward(full[i].inputs!, completion, full[i].targets!);
       reward += r.reward;
       if (r.format === 1) format++;
     });
@@ -160,8 +192,9 @@ function ckdYaml(o: Record<string, unknown>): string {
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? ((s: string) => console.error(s));
   const trainRows = o.trainRows ?? 96, heldoutRows = o.heldoutRows ?? 16;
-  const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 40;
-  const teacherSteps = o.teacherSteps ?? 48, studentSteps = o.studentSteps ?? 32;
+  const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 48;
+  const teacherSteps = o.teacherSteps ?? 180, studentSteps = o.studentSteps ?? 56;
+  const teacherLr = o.teacherLr ?? 1e-2, studentLr = o.studentLr ?? 1e-2;
   const out = o.output;
   await Deno.mkdir(out, { recursive: true });
   const seconds: Record<string, number> = {};
@@ -172,20 +205,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     t0 = performance.now();
   };
 
-  // 1. data: synthetic messages rows, prepared with the built-in Qwen3 template
+  // 1. data: synthetic messages rows, prepared with the built-in Qwen3 template; the models
+  // see the conversation from the user turn on (see DEMO_SYNTH), the reward the whole prompt
   const tok = await Tokenizer.load();
-  await writeRows(join(out, "train.messages.jsonl"), synthRows(trainRows, 0));
-  await writeRows(join(out, "heldout.messages.jsonl"), synthRows(heldoutRows, 1));
+  await writeRows(join(out, "train.messages.jsonl"), synthRows(trainRows, 0, DEMO_SYNTH));
+  await writeRows(join(out, "heldout.messages.jsonl"), synthRows(heldoutRows, 1, DEMO_SYNTH));
   for (const name of ["train", "heldout"]) {
-    await prepareFile(join(out, `${name}.messages.jsonl`), join(out, `${name}.jsonl`), {
-      tokenizer: tok,
-    });
+    const full = join(out, `${name}.full.jsonl`);
+    await prepareFile(join(out, `${name}.messages.jsonl`), full, { tokenizer: tok });
+    await writeRows(join(out, `${name}.jsonl`), await userTurnRows(full));
   }
-  const { samples: heldout } = await loadTrainset(join(out, "heldout.jsonl"), tok, {
-    promptMaxLen: 4096,
-    generateMaxLen: 1024,
-    keepText: true,
-  });
+  const heldout = await loadHeldout(join(out, "heldout.jsonl"), tok);
+  const heldoutFull = await loadHeldout(join(out, "heldout.full.jsonl"), tok);
+  if (heldoutFull.length !== heldout.length) {
+    throw new Error(`"${out}/heldout.jsonl" and "heldout.full.jsonl" differ in length`);
+  }
   lap("synth + prepare");
 
   // 2. models: a random teacher and a random, narrower student
@@ -214,7 +248,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       student: "teacher-init",
       output_dir: "teacher-sft",
       kd_ratio: 0,
-      learning_rate: 1e-2,
+      learning_rate: teacherLr,
       max_steps: teacherSteps,
     }),
   );
@@ -228,9 +262,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   // 4. before: the random student against the teacher
   const before = await kdEval(join(out, "student-init"), teacher, heldout);
-  const gen = heldout.slice(0, genPrompts);
-  const beforeR = await rewardEval(join(out, "student-init"), gen, tok, maxNewTokens);
-  const teacherR = await rewardEval(teacher, gen, tok, maxNewTokens);
+  const gen = heldout.slice(0, genPrompts), genFull = heldoutFull.slice(0, genPrompts);
+  const beforeR = await rewardEval(join(out, "student-init"), gen, genFull, tok, maxNewTokens);
+  const teacherR = await rewardEval(teacher, gen, genFull, tok, maxNewTokens);
   lap("evaluation before CKD");
 
   // 5. CKD of the student from the teacher
@@ -243,7 +277,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       teacher: "teacher-sft/final",
       output_dir: "ckd",
       kd_ratio: 1,
-      learning_rate: 1e-2,
+      learning_rate: studentLr,
       max_steps: studentSteps,
     }),
   );
@@ -257,7 +291,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // 6. after
   const student = join(out, "ckd", "final");
   const after = await kdEval(student, teacher, heldout);
-  const afterR = await rewardEval(student, gen, tok, maxNewTokens);
+  const afterR = await rewardEval(student, gen, genFull, tok, maxNewTokens);
   lap("evaluation after CKD");
   await Deno.writeTextFile(
     join(out, "examples.txt"),
