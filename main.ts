@@ -4,7 +4,7 @@
  */
 import type { CommandModule } from "./cli/command.ts";
 import { runCommand, writeOut } from "./cli/command.ts";
-import { isUserError, UsageError } from "./cli/errors.ts";
+import { isUserError, UsageError } from "./lib/errors.ts";
 
 export const VERSION = "0.1.0";
 
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
-    const { closestName } = await import("./cli/suggest.ts");
+    const { closestName } = await import("./lib/suggest.ts");
     const near = closestName(name, Object.keys(COMMANDS));
     throw new UsageError(
       `Unknown command "${name}"${near ? `; did you mean "${near}"?` : ""} (see star --help)`,

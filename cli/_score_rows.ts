@@ -4,7 +4,7 @@
  * json.loads accepts (NaN, Infinity) or an id that is an integer beyond 2^53 is re-read with
  * the Python-compatible parser so that the id comes back exactly as given.
  */
-import { dumpsPyJson, isPyDict, parsePyJson, type PyValue } from "../reward/py_json.ts";
+import { dumpsPyJson, isPyDict, parsePyJson, type PyValue } from "../lib/py/json.ts";
 import { RewardError, simRlReward } from "../reward/mod.ts";
 
 export interface LineResult {

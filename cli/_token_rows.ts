@@ -4,7 +4,7 @@
  * becomes a DataError naming the file, line and field; the commands write it as an error row
  * `{"id"?, "line", "error"}` and go on with the other rows.
  */
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../lib/errors.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 
 export interface TokenRow {

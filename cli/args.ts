@@ -4,7 +4,7 @@
  * Errors are UsageError with one line that names the flag and the command.
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 
 export type FlagType = "string" | "boolean" | "number" | "integer";
 

@@ -4,7 +4,7 @@
  * on the same output_dir resumes from its last checkpoint.
  */
 import type { CommandModule } from "./command.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { ckdConfigSchema, loadConfig } from "../train/config.ts";
 import { runCkd } from "../train/ckd.ts";
 

@@ -4,7 +4,7 @@
  * fine-tuning, CKD into a smaller student, and a before/after table (train/demo.ts).
  */
 import type { CommandModule } from "./command.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { demoTable, runDemo } from "../train/demo.ts";
 
 const flags = {

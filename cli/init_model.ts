@@ -5,7 +5,7 @@
  * only a few tens of MB of memory.
  */
 import type { CommandModule } from "./command.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import {
   parameterCount,
   presetConfig,
@@ -16,6 +16,7 @@ import {
 import { DEFAULT_MAX_SHARD_BYTES } from "../model/safetensors.ts";
 import { randomWeightChunks } from "../model/weights.ts";
 import { DTYPES, saveQwen3 } from "../model/save.ts";
+import { BUILTIN_TOKENIZER_VOCAB, builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 
 const spec = {
   name: "init-model",
@@ -93,6 +94,9 @@ export async function initModel(opts: {
         std: opts.config.initializer_range,
       }),
     maxShardBytes: opts.maxShardBytes,
+    tokenizerFiles: opts.config.vocab_size >= BUILTIN_TOKENIZER_VOCAB
+      ? await builtinTokenizerTexts()
+      : undefined,
   });
   const params = parameterCount(opts.config);
   return {

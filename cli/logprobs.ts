@@ -6,8 +6,7 @@
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
-import { UsageError } from "./errors.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError, UsageError } from "../lib/errors.ts";
 import { JsonlWriter, readJsonl } from "../data/jsonl.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { Qwen3Gpu } from "../model/qwen3_gpu.ts";

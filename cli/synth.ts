@@ -3,7 +3,7 @@
  * for the same --seed (see data/synthetic.ts for what the rows contain).
  */
 import type { CommandModule } from "./command.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
 import { synthRows } from "../data/synthetic.ts";
 

@@ -18,7 +18,7 @@
  * padding in padded mode) or `maxSequences`; a sample longer than the budget on its own
  * gets a micro-batch of its own.
  */
-import { DataError } from "./errors.ts";
+import { DataError } from "../lib/errors.ts";
 import { readJsonl } from "./jsonl.ts";
 
 /** What batching needs of a tokenizer (data/tokenizer.ts Tokenizer has it). */

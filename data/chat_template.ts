@@ -13,7 +13,8 @@
  * The package's classes are not exported, so they are taken from values it creates.
  */
 import { Environment, Interpreter, parse, tokenize } from "@huggingface/jinja";
-import { dumpsPyJson, isPyDict, pyFloatRepr, pyStr, type PyValue } from "../reward/py_json.ts";
+import { pyStripChars } from "../lib/py/text.ts";
+import { dumpsPyJson, isPyDict, pyFloatRepr, pyStr, type PyValue } from "../lib/py/json.ts";
 
 /** A template that raised (raise_exception) or failed while rendering. */
 export class TemplateError extends Error {
@@ -169,52 +170,6 @@ export function pyJsonDumps(v: PyValue, opts: PyDumpsOptions = {}): string {
 
 // --- Python string methods the package gets wrong ------------------------------------
 
-/** Characters for which Python's str.isspace() is true. */
-const PY_SPACE = new Set(
-  [
-    0x09,
-    0x0a,
-    0x0b,
-    0x0c,
-    0x0d,
-    0x1c,
-    0x1d,
-    0x1e,
-    0x1f,
-    0x20,
-    0x85,
-    0xa0,
-    0x1680,
-    0x2000,
-    0x2001,
-    0x2002,
-    0x2003,
-    0x2004,
-    0x2005,
-    0x2006,
-    0x2007,
-    0x2008,
-    0x2009,
-    0x200a,
-    0x2028,
-    0x2029,
-    0x202f,
-    0x205f,
-    0x3000,
-  ].map((c) => String.fromCharCode(c)),
-);
-
-/** Python's str.strip / lstrip / rstrip with an optional set of characters. */
-export function pyStrip(s: string, chars: string | null, left: boolean, right: boolean): string {
-  const set = chars === null ? PY_SPACE : new Set(Array.from(chars));
-  const cps = Array.from(s);
-  let a = 0;
-  let b = cps.length;
-  if (left) { while (a < b && set.has(cps[a])) a++; }
-  if (right) { while (b > a && set.has(cps[b - 1])) b--; }
-  return a === 0 && b === cps.length ? s : cps.slice(a, b).join("");
-}
-
 const STRIPS: Record<string, [boolean, boolean]> = {
   strip: [true, true],
   lstrip: [true, false],
@@ -229,12 +184,12 @@ function stripMethod(s: string, name: string): RV {
     const arg = positional[0] ?? kw?.value.get("chars");
     if (positional.length > 1) throw new TemplateError(`${name} expected at most 1 argument`);
     if (arg === undefined || arg instanceof NullValue) {
-      return new StringValue(pyStrip(s, null, left, right));
+      return new StringValue(pyStripChars(s, null, left, right));
     }
     if (!(arg instanceof StringValue)) {
       throw new TemplateError(`${name} arg must be None or str`);
     }
-    return new StringValue(pyStrip(s, arg.value, left, right));
+    return new StringValue(pyStripChars(s, arg.value, left, right));
   });
 }
 

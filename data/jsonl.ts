@@ -7,8 +7,7 @@
  * removed. JsonlWriter buffers rows and writes them in large pieces; on resume it drops a
  * partial last line (a crash in the middle of a write) and counts the complete rows.
  */
-import { UserError } from "../cli/errors.ts";
-import { DataError } from "./errors.ts";
+import { DataError, UserError } from "../lib/errors.ts";
 
 export interface Line {
   /** 1-based line number. */

@@ -4,7 +4,7 @@
  * (`star prepare`), the synthetic data set (`star synth`) and micro-batches for the trainers.
  * Nothing here touches the GPU.
  */
-export { DataError } from "./errors.ts";
+export { DataError } from "../lib/errors.ts";
 export { JsonlWriter, type Line, readJsonl, readLines } from "./jsonl.ts";
 export {
   ChatTemplate,

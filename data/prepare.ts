@@ -3,8 +3,8 @@
  * time. Bad rows (invalid JSON, a missing field, a wrong type, a template error) are reported
  * through `onBadRow` and skipped; the returned summary counts them by reason.
  */
-import { parsePyJson, PyJsonError } from "../reward/py_json.ts";
-import { DataError } from "./errors.ts";
+import { parsePyJson, PyJsonError } from "../lib/py/json.ts";
+import { DataError } from "../lib/errors.ts";
 import { JsonlWriter, readLines } from "./jsonl.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 import { checkMessagesRow, formatTrainsetRow, toTrainsetRow } from "./trainset.ts";

@@ -7,8 +7,8 @@
  */
 import { builtinTokenizerFiles } from "./builtin_tokenizer.ts";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
-import { UserError } from "../cli/errors.ts";
-import { parsePyJson, type PyValue } from "../reward/py_json.ts";
+import { UserError } from "../lib/errors.ts";
+import { parsePyJson, type PyValue } from "../lib/py/json.ts";
 import { ChatTemplate, chatTemplateSource, specialTokensOf } from "./chat_template.ts";
 
 /** Qwen3's special tokens and their ids. */

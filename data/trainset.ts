@@ -6,9 +6,9 @@
  * message's reasoning_content in front of that. `content: null` renders as "".
  * Rows are read as Python values (reward/py_json.ts) so numbers and key order survive.
  */
-import { dumpsPyJson, isPyDict, type PyDict, type PyValue } from "../reward/py_json.ts";
+import { dumpsPyJson, isPyDict, type PyDict, type PyValue } from "../lib/py/json.ts";
 import { type ChatTemplate, TemplateError } from "./chat_template.ts";
-import { DataError } from "./errors.ts";
+import { DataError } from "../lib/errors.ts";
 
 export const ASSISTANT_HEADER = "<|im_start|>assistant\n";
 export const THINK_OPEN = "<think>";

@@ -7,6 +7,7 @@ import { checkErrors, type Gpu } from "./device.ts";
 import { kdLossSelfTest } from "./ops/kd_loss.ts";
 import { matmulSelfTest } from "./ops/matmul.ts";
 import { OPS_SELF_TESTS } from "./ops/self_tests.ts";
+export { relErr } from "./ops/_util.ts";
 
 export interface SelfTestResult {
   /** Largest error relative to the output's scale, over everything compared. */
@@ -54,15 +55,4 @@ export async function runSelfTests(gpu: Gpu, tests = SELF_TESTS): Promise<SelfTe
     }
   }
   return out;
-}
-
-/** max |a - ref| / max |ref| (a scale-relative error, as matmul and reduction rounding are). */
-export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let err = 0, scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(a[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale > 0 ? err / scale : err;
 }

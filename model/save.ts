@@ -1,11 +1,11 @@
 /**
  * Saving a Qwen3 model directory in the Hugging Face layout: config.json, the weights
  * (model.safetensors, or shards + model.safetensors.index.json) and the tokenizer files, copied
- * from a source model directory or the built-in Qwen3 tokenizer. Used by `star init-model` and
+ * from a source model directory or given by the caller (the built-in Qwen3 tokenizer lives in
+ * data/, which model/ does not import). Used by `star init-model` and
  * by the trainers' checkpoints; transformers, vLLM and star load the result.
  * Tensors are asked for one at a time, so a caller can read each back from the GPU in turn.
  */
-import { builtinTokenizerFiles } from "../data/builtin_tokenizer.ts";
 import { join } from "node:path";
 import { type Qwen3Config, qwen3ConfigJson, type TorchDtype } from "./config.ts";
 import { f32ToBytes, type StDtype, type TensorBytes, writeCheckpoint } from "./safetensors.ts";
@@ -20,40 +20,28 @@ export const DTYPES: Record<string, { st: StDtype; torch: TorchDtype }> = {
   float16: { st: "F16", torch: "float16" },
 };
 
-/** The highest token id of the built-in tokenizer + 1 (its added tokens end at 151668). */
-export const BUILTIN_TOKENIZER_VOCAB = 151669;
-
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"];
 
 /**
  * Writes the tokenizer files beside the weights: copied from `from` when it has a
- * tokenizer.json, else the built-in Qwen3 tokenizer when the vocabulary can hold its ids.
- * Returns where they came from, or null when none was written.
+ * tokenizer.json, else the given `files` (name → text). Returns where they came from ("given"
+ * for `files`), or null when none was written.
  */
 export async function writeTokenizerFiles(
   dir: string,
-  config: Qwen3Config,
-  from?: string,
+  o: { from?: string; files?: Record<string, string> },
 ): Promise<string | null> {
-  if (from !== undefined && await isFile(join(from, "tokenizer.json"))) {
+  if (o.from !== undefined && await isFile(join(o.from, "tokenizer.json"))) {
     for (const f of TOKENIZER_FILES) {
-      if (await isFile(join(from, f))) await Deno.copyFile(join(from, f), join(dir, f));
+      if (await isFile(join(o.from, f))) await Deno.copyFile(join(o.from, f), join(dir, f));
     }
-    return from;
+    return o.from;
   }
-  if (config.vocab_size < BUILTIN_TOKENIZER_VOCAB) return null;
-  const { tokenizer: tok, config: tokCfg } = await builtinTokenizerFiles();
-  const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-  await Deno.writeTextFile(join(dir, "tokenizer.json"), json(tok));
-  await Deno.writeTextFile(join(dir, "tokenizer_config.json"), json(tokCfg));
-  const gen = {
-    bos_token_id: 151643,
-    eos_token_id: [151645, 151643],
-    pad_token_id: 151643,
-    transformers_version: "4.51.0",
-  };
-  await Deno.writeTextFile(join(dir, "generation_config.json"), json(gen));
-  return "built-in Qwen3";
+  if (!o.files) return null;
+  for (const [name, text] of Object.entries(o.files)) {
+    await Deno.writeTextFile(join(dir, name), text);
+  }
+  return "given";
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -76,7 +64,10 @@ export async function saveQwen3(
     dtype: string;
     tensor: (spec: WeightSpec) => Float32Array | TensorBytes | Promise<Float32Array | TensorBytes>;
     maxShardBytes?: number;
+    /** Copy the tokenizer files of this model directory (when it has them). */
     tokenizerFrom?: string;
+    /** Else write these tokenizer files (name → text), e.g. the built-in Qwen3 tokenizer. */
+    tokenizerFiles?: Record<string, string>;
   },
 ): Promise<{ files: string[]; tokenizer: string | null }> {
   const dt = DTYPES[opts.dtype.toLowerCase()];
@@ -98,6 +89,9 @@ export async function saveQwen3(
     join(dir, "config.json"),
     JSON.stringify(qwen3ConfigJson(config), null, 2) + "\n",
   );
-  const tokenizer = await writeTokenizerFiles(dir, config, opts.tokenizerFrom);
+  const tokenizer = await writeTokenizerFiles(dir, {
+    from: opts.tokenizerFrom,
+    files: opts.tokenizerFiles,
+  });
   return { files, tokenizer };
 }

@@ -3,8 +3,8 @@
  * reward: gold calls bucketed by name, each predicted call greedily takes the most similar gold
  * call left in its bucket (the first on a tie), argument by argument.
  */
-import { isPyDict, type PyDict, pyStr, type PyValue } from "./py_json.ts";
-import { isPyNumber, pyNumbersEqual } from "./py_values.ts";
+import { isPyDict, type PyDict, pyStr, type PyValue } from "../lib/py/json.ts";
+import { isPyNumber, pyNumbersEqual } from "../lib/py/values.ts";
 import { rouge } from "./rouge.ts";
 import type { Call, Gold } from "./generation.ts";
 import type { Tools } from "./tools.ts";

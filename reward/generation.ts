@@ -3,9 +3,9 @@
  * completion, exactly one `<think>…</think>`, then either tool calls or a plain reply. Also the
  * gold label, which has the same shape after its single `</think>`.
  */
-import { isPyDict, parsePyJson, type PyDict, type PyValue } from "./py_json.ts";
-import { countOf, findAllBetween, pyStrip } from "./_text.ts";
-import { pyKey } from "./py_values.ts";
+import { isPyDict, parsePyJson, type PyDict, type PyValue } from "../lib/py/json.ts";
+import { countOf, findAllBetween, pyStrip } from "../lib/py/text.ts";
+import { pyKey } from "../lib/py/values.ts";
 import { RewardError } from "./errors.ts";
 
 export interface Call {

@@ -16,4 +16,4 @@ export {
   pyRepr,
   pyStr,
   type PyValue,
-} from "./py_json.ts";
+} from "../lib/py/json.ts";

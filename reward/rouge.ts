@@ -5,7 +5,7 @@
  * wrapper `rouge(p, g)`: 1 on identical texts, 0 when either is blank.
  */
 import { porterStem } from "./porter.ts";
-import { pyStrip } from "./_text.ts";
+import { pyStrip } from "../lib/py/text.ts";
 
 /**
  * Stems are interned as small integers, so that the LCS compares numbers. `tokenToId` memoises

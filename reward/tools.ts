@@ -3,9 +3,9 @@
  * `name` and `parameters`, and each tool's allowed argument names. Parsed blocks are cached by
  * their text, since many rows share a prompt.
  */
-import { isPyDict, parsePyJson, type PyValue } from "./py_json.ts";
-import { findAllBetween, pyStrip } from "./_text.ts";
-import { pyKey } from "./py_values.ts";
+import { isPyDict, parsePyJson, type PyValue } from "../lib/py/json.ts";
+import { findAllBetween, pyStrip } from "../lib/py/text.ts";
+import { pyKey } from "../lib/py/values.ts";
 import { RewardError } from "./errors.ts";
 
 /** Tool name key (see pyKey) -> the set of allowed argument names. */

@@ -7,7 +7,7 @@ import {
   type Sample,
   tokenizeRow,
 } from "../data/batch.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../lib/errors.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { targetRowsRef } from "../train/ckd_step_ref.ts";
 import { assertEquals, assertOk, assertRejects } from "./assert.ts";

@@ -1,5 +1,6 @@
-import { ChatTemplate, pyJsonDumps, pyStrip, TemplateError } from "../data/chat_template.ts";
-import { parsePyJson } from "../reward/py_json.ts";
+import { ChatTemplate, pyJsonDumps, TemplateError } from "../data/chat_template.ts";
+import { pyStripChars as pyStrip } from "../lib/py/text.ts";
+import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertMatch, assertThrows } from "./assert.ts";
 
 interface Case {
@@ -34,7 +35,7 @@ for (const c of cases) {
   });
 }
 
-Deno.test("pyStrip() follows str.strip: argument is a set of characters", () => {
+Deno.test("pyStripChars() follows str.strip: argument is a set of characters", () => {
   assertEquals(pyStrip("\n\n  x \n", "\n", true, true), "  x ");
   assertEquals(pyStrip("abcxcba", "ab", true, false), "cxcba");
   assertEquals(pyStrip("abcxcba", "ab", false, true), "abcxc");

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
 import { presetConfig } from "../model/config.ts";
 import { saveQwen3 } from "../model/save.ts";
+import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { randomWeightF32 } from "../model/weights.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { star } from "./main_test.ts";
@@ -31,6 +32,7 @@ async function setup(): Promise<string> {
       config: tiny,
       dtype: "f32",
       tensor: (spec) => randomWeightF32(spec, { seed, std: spec.kind === "norm" ? 0 : std }),
+      tokenizerFiles: await builtinTokenizerTexts(),
     });
   }
   return root;

@@ -1,7 +1,7 @@
 import { assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { helpText, parseFlags } from "../cli/args.ts";
-import { UsageError } from "../cli/errors.ts";
-import { closestName, editDistance } from "../cli/suggest.ts";
+import { UsageError } from "../lib/errors.ts";
+import { closestName, editDistance } from "../lib/suggest.ts";
 
 const spec = {
   name: "demo-cmd",

@@ -1,5 +1,5 @@
 import { JsonlWriter, readJsonl, readLines } from "../data/jsonl.ts";
-import { DataError } from "../data/errors.ts";
+import { DataError } from "../lib/errors.ts";
 import { assertEquals, assertMatch, assertOk, assertRejects } from "./assert.ts";
 
 async function tmpFile(content: string | Uint8Array): Promise<string> {

@@ -1,8 +1,8 @@
 import { prepareFile } from "../data/prepare.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { checkMessagesRow, formatTrainsetRow, toTrainsetRow } from "../data/trainset.ts";
-import { DataError } from "../data/errors.ts";
-import { parsePyJson } from "../reward/py_json.ts";
+import { DataError } from "../lib/errors.ts";
+import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertMatch, assertOk, assertThrows } from "./assert.ts";
 import { star } from "./main_test.ts";
 

@@ -8,7 +8,7 @@ import {
   pyRepr,
   pyStr,
   type PyValue,
-} from "../reward/py_json.ts";
+} from "../lib/py/json.ts";
 
 interface Case {
   kind: "loads" | "float" | "strrepr";

@@ -1,6 +1,6 @@
 import { assertClose, assertEquals, assertThrows } from "./assert.ts";
 import { type Reward, RewardError, rouge, rougeTokens, simRlReward } from "../reward/mod.ts";
-import { pyStrip } from "../reward/_text.ts";
+import { pyStrip } from "../lib/py/text.ts";
 
 // ---- helpers: a prompt with a tools block, a completion and a label -----------------------
 

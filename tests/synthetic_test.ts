@@ -1,6 +1,6 @@
 import { type Json, mulberry32, synthRows, TOOLS } from "../data/synthetic.ts";
 import { checkMessagesRow } from "../data/trainset.ts";
-import { parsePyJson } from "../reward/py_json.ts";
+import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertNotEquals, assertOk } from "./assert.ts";
 import { star } from "./main_test.ts";
 

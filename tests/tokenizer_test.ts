@@ -1,7 +1,7 @@
 import { QWEN3_SPECIAL_IDS, Tokenizer } from "../data/tokenizer.ts";
 import { synthRows } from "../data/synthetic.ts";
 import { checkMessagesRow, toTrainsetRow } from "../data/trainset.ts";
-import { parsePyJson } from "../reward/py_json.ts";
+import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertOk } from "./assert.ts";
 
 Deno.test("Tokenizer.builtin() maps Qwen3's special tokens to their ids", async () => {

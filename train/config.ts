@@ -8,7 +8,7 @@
 import { z } from "zod";
 import YAML from "yaml";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { closestName } from "../cli/suggest.ts";
+import { closestName } from "../lib/suggest.ts";
 
 /** A bad config file: names the file and the key. Exits 1. */
 export class ConfigError extends Error {

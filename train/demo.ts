@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { loadTrainset, type Sample } from "../data/batch.ts";
+import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
 import { prepareFile } from "../data/prepare.ts";
 import { type SynthOptions, synthRows } from "../data/synthetic.ts";
@@ -84,6 +85,7 @@ async function initModel(dir: string, config: Qwen3Config, seed: number): Promis
     dtype: "f32",
     tensor: (spec) =>
       randomWeightChunks(spec, { seed, dtype: "F32", std: config.initializer_range }),
+    tokenizerFiles: await builtinTokenizerTexts(),
   });
 }
 

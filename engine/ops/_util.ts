@@ -70,3 +70,14 @@ export function family(
 export function rowColGrid(rows: number, cols: number, wg: number): [number, number, number] {
   return [Math.ceil(cols / wg), ...grid(rows, 1)];
 }
+
+/** max |a − ref| / max |ref| (scale-relative, as matmul and reduction rounding are); NaN counts as infinitely wrong. */
+export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let err = 0, scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs(a[i] - ref[i]);
+    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return scale > 0 ? err / scale : err;
+}

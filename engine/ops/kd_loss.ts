@@ -11,10 +11,11 @@
  * Legend: N rows, V vocab, C chunk columns, k teacher top-k, m student top-m.
  */
 import code from "../../wgsl/kd_loss.wgsl" with { type: "text" };
-import { grid, type Recorder } from "../recorder.ts";
+import { grid, Recorder } from "../recorder.ts";
 import type { Gpu } from "../device.ts";
-import type { Tensor } from "../tensor.ts";
-import { family, need, params } from "./_util.ts";
+import { createTensor, readTensor, type Tensor } from "../tensor.ts";
+import { family, need, params, relErr } from "./_util.ts";
+import { topkChunk } from "./topk.ts";
 
 const FILE = "wgsl/kd_loss.wgsl";
 const WG = 256;
@@ -283,10 +284,6 @@ export function kdLossReduce(
 export const kdLossSelfTest = {
   name: "kd_loss",
   async run(gpu: Gpu): Promise<{ maxRelErr: number; tolerance: number }> {
-    const { createTensor, readTensor } = await import("../tensor.ts");
-    const { Recorder } = await import("../recorder.ts");
-    const { relErr } = await import("../self_test.ts");
-    const { topkChunk } = await import("./topk.ts");
     const V = 37, N = 2, k = 5, m = 4, ratio = 0.75, lambda = 10, chunks = [[0, 20], [20, 17]];
     const z = Float32Array.from({ length: N * V }, (_, i) => Math.sin(i * 12.9898) * 3);
     const tz = Float64Array.from({ length: N * V }, (_, i) => Math.cos(i * 4.1414) * 4);

@@ -16,8 +16,9 @@
  */
 import type { Gpu } from "../device.ts";
 import { kernel } from "../kernel.ts";
-import type { Recorder } from "../recorder.ts";
-import type { DType, Tensor } from "../tensor.ts";
+import { Recorder } from "../recorder.ts";
+import { createTensor, type DType, readTensor, type Tensor } from "../tensor.ts";
+import { relErr } from "./_util.ts";
 import MATMUL_WGSL from "../../wgsl/matmul.wgsl" with { type: "text" };
 import MATMUL_TEX_WGSL from "../../wgsl/matmul_tex.wgsl" with { type: "text" };
 
@@ -416,9 +417,6 @@ function checkShape(fn: string, args: object, want: Record<string, number[]>): v
 export const matmulSelfTest = {
   name: "matmul",
   async run(gpu: Gpu): Promise<{ maxRelErr: number; tolerance: number; detail: string }> {
-    const { createTensor, readTensor } = await import("../tensor.ts");
-    const { Recorder } = await import("../recorder.ts");
-    const { relErr } = await import("../self_test.ts");
     const variant = matmulVariant(gpu);
     const rec = new Recorder(gpu, "self-test.matmul");
     let worst = 0;

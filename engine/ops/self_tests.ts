@@ -33,22 +33,12 @@ import { ropeForward, ropeForwardRef, ropeTable } from "./rope.ts";
 import { logSoftmaxForward, logSoftmaxForwardRef, lseChunk } from "./softmax.ts";
 import { swigluBackward, swigluBackwardRef, swigluForward, swigluForwardRef } from "./swiglu.ts";
 import { topkChunk, topkFinish, topkRef } from "./topk.ts";
+import { relErr } from "./_util.ts";
 
 interface Result {
   maxRelErr: number;
   tolerance: number;
   detail?: string;
-}
-
-/** max |a − ref| / max |ref|, NaN counting as infinitely wrong. */
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let err = 0, scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(a[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale > 0 ? err / scale : err;
 }
 
 /** Deterministic values in [-1, 1), rounded to f32. */

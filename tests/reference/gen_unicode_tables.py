@@ -1,4 +1,4 @@
-"""Writes reward/_unicode_tables.ts from this Python's unicodedata (run with Python 3.11,
+"""Writes lib/py/unicode_tables.ts from this Python's unicodedata (run with Python 3.11,
 Unicode 14.0): the ranges of code points >= 0x80 that str.isprintable() rejects."""
 import sys
 import unicodedata

@@ -1,7 +1,8 @@
 /**
- * Python string helpers the reward needs: `str.strip()` with CPython's whitespace set (which
- * differs from JavaScript's trim(): it includes \x1c-\x1f and \x85 but not \ufeff), and
- * non-overlapping lazy `<open>(.*?)<close>` matching with dot-all, as `re.findall` does it.
+ * Python string helpers: `str.strip()` with CPython's whitespace set (which differs from
+ * JavaScript's trim(): it includes \x1c-\x1f and \x85 but not \ufeff), strip/lstrip/rstrip
+ * with a set of characters, and non-overlapping lazy `<open>(.*?)<close>` matching with
+ * dot-all, as `re.findall` does it.
  */
 
 /** True for the code points where CPython's str.isspace() is true. */
@@ -19,6 +20,26 @@ export function pyStrip(s: string): string {
   while (a < b && isPySpace(s.charCodeAt(a))) a++;
   while (b > a && isPySpace(s.charCodeAt(b - 1))) b--;
   return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * Python's `str.strip(chars)` / `lstrip` / `rstrip` (`left`, `right`); `chars` null means
+ * whitespace. Works on code points, so a surrogate pair is one character.
+ */
+export function pyStripChars(
+  s: string,
+  chars: string | null,
+  left: boolean,
+  right: boolean,
+): string {
+  const set = chars === null ? null : new Set(Array.from(chars));
+  const strips = (ch: string) => set ? set.has(ch) : isPySpace(ch.codePointAt(0)!);
+  const cps = Array.from(s);
+  let a = 0;
+  let b = cps.length;
+  if (left) { while (a < b && strips(cps[a])) a++; }
+  if (right) { while (b > a && strips(cps[b - 1])) b--; }
+  return a === 0 && b === cps.length ? s : cps.slice(a, b).join("");
 }
 
 /**

@@ -3,7 +3,7 @@
  * (`1 == 1.0 == True`, exact between big ints and floats) and the identity of a value as a
  * dict key (so that tool names 1, 1.0 and True are one name, as they are in a Python dict).
  */
-import { isPyDict, pyFloatRepr, type PyValue } from "./py_json.ts";
+import { isPyDict, pyFloatRepr, type PyValue } from "./json.ts";
 
 /** Python int, float or bool. */
 export function isPyNumber(v: PyValue): v is bigint | number | boolean {

@@ -5,7 +5,7 @@
  * list -> array, dict -> Map (insertion order; a repeated key keeps its first position and its
  * last value). Only string keys exist, since JSON objects have no others.
  */
-import { NON_PRINTABLE_RANGES } from "./_unicode_tables.ts";
+import { NON_PRINTABLE_RANGES } from "./unicode_tables.ts";
 
 export type PyValue = null | boolean | bigint | number | string | PyValue[] | PyDict;
 export type PyDict = Map<string, PyValue>;
