@@ -3,20 +3,9 @@
  * trainset row"): ids = tokenize(inputs) ++ tokenize(targets), each tokenized on its own with
  * no special tokens added; a prompt longer than prompt_max_len drops the row (counted);
  * targets are cut at generate_max_len tokens (counted).
- *
  * Loss positions: position t of a sample is a loss position when its next token ids[t+1] is a
- * targets token, i.e. t in [max(0, P-1), len-2] for a prompt of P tokens; `labels[t]` is that
- * token and -1 elsewhere (padding, prompt).
- *
- * Micro-batches are PACKED by default: the samples of a micro-batch are laid end to end in
- * one row of T tokens with no padding; `seqs` gives each sample's offset and length, so the
- * engine applies one causal mask per sample (engine/ops/attention.ts `attentionRanges` with
- * qStart = kStart = start, qLen = length) and RoPE positions restart at 0 (`positions`).
- * PADDED mode lays them out as B rows of the longest length L (T = B*L) with `padId` after
- * each sample and `positions` 0 on the padding; same `seqs`, `labels` -1 on padding.
- * A micro-batch closes when the next sample would exceed the token budget (T, counting
- * padding in padded mode) or `maxSequences`; a sample longer than the budget on its own
- * gets a micro-batch of its own.
+ * targets token, i.e. t in [max(0, P-1), len-2] for a prompt of P tokens. The trainers pack a
+ * micro-batch's samples end to end (model/ lays them out; one causal mask per sample).
  */
 import { DataError } from "../lib/errors.ts";
 import { readJsonl } from "./jsonl.ts";
@@ -161,124 +150,4 @@ export async function loadTrainset(
     if (s) samples.push({ index: samples.length, ...s });
   }
   return { samples, stats };
-}
-
-/** Loss positions of a sample: t with ids[t+1] a targets token. */
-export function lossPositions(s: { ids: ArrayLike<number>; promptLength: number }): number[] {
-  const out: number[] = [];
-  for (let t = Math.max(0, s.promptLength - 1); t + 1 < s.ids.length; t++) out.push(t);
-  return out;
-}
-
-/** Where one sample sits in a micro-batch. */
-export interface SeqSlot {
-  /** Index of the sample in the list given to makeMicroBatches. */
-  sample: number;
-  /** First token of the sample in the micro-batch (row b * L in padded mode). */
-  start: number;
-  /** Its number of tokens (without padding). */
-  length: number;
-  promptLength: number;
-}
-
-export interface MicroBatch {
-  mode: "packed" | "padded";
-  /** Token ids (T); T = sum of lengths (packed) or rows * rowLength (padded). */
-  ids: Int32Array;
-  /** Position of each token within its sample, for RoPE (T); 0 on padding. */
-  positions: Int32Array;
-  /** The next token where it is a targets token, else -1 (T). */
-  labels: Int32Array;
-  /** 1 where labels >= 0 (T). */
-  lossMask: Uint8Array;
-  seqs: SeqSlot[];
-  /** Padded mode: B and L; packed: 1 and T. */
-  rows: number;
-  rowLength: number;
-  /** Number of loss positions (the denominator of the micro-batch mean). */
-  targetTokens: number;
-}
-
-export interface BatchOptions {
-  /** Most tokens per micro-batch (T, padding included). */
-  tokenBudget: number;
-  /** Most samples per micro-batch (micro_train_batch_size); unlimited when absent. */
-  maxSequences?: number;
-  mode?: "packed" | "padded";
-  /** Token written on padding (padded mode), e.g. <|endoftext|> 151643. */
-  padId?: number;
-}
-
-/** Groups samples, in the given order, into micro-batches (see the file header). */
-export function makeMicroBatches(
-  samples: readonly { ids: ArrayLike<number>; promptLength: number }[],
-  opts: BatchOptions,
-): MicroBatch[] {
-  const mode = opts.mode ?? "packed";
-  const maxSeq = opts.maxSequences ?? Infinity;
-  if (!(opts.tokenBudget >= 1)) {
-    throw new RangeError(`Token budget must be >= 1, got ${opts.tokenBudget}`);
-  }
-  const groups: number[][] = [];
-  let cur: number[] = [];
-  let sum = 0;
-  let longest = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const n = samples[i].ids.length;
-    const cost = mode === "packed" ? sum + n : (cur.length + 1) * Math.max(longest, n);
-    if (cur.length > 0 && (cost > opts.tokenBudget || cur.length >= maxSeq)) {
-      groups.push(cur);
-      cur = [];
-      sum = 0;
-      longest = 0;
-    }
-    cur.push(i);
-    sum += n;
-    longest = Math.max(longest, n);
-  }
-  if (cur.length > 0) groups.push(cur);
-  return groups.map((g) => buildMicroBatch(samples, g, mode, opts.padId ?? 0));
-}
-
-function buildMicroBatch(
-  samples: readonly { ids: ArrayLike<number>; promptLength: number }[],
-  group: number[],
-  mode: "packed" | "padded",
-  padId: number,
-): MicroBatch {
-  const lengths = group.map((i) => samples[i].ids.length);
-  const rowLength = mode === "packed"
-    ? lengths.reduce((a, b) => a + b, 0)
-    : Math.max(0, ...lengths);
-  const rows = mode === "packed" ? 1 : group.length;
-  const T = rows * rowLength;
-  const ids = new Int32Array(T).fill(padId);
-  const positions = new Int32Array(T);
-  const labels = new Int32Array(T).fill(-1);
-  const lossMask = new Uint8Array(T);
-  const seqs: SeqSlot[] = [];
-  let offset = 0;
-  let targetTokens = 0;
-  group.forEach((i, b) => {
-    const s = samples[i];
-    const start = mode === "packed" ? offset : b * rowLength;
-    const n = s.ids.length;
-    for (let t = 0; t < n; t++) {
-      ids[start + t] = s.ids[t];
-      positions[start + t] = t;
-    }
-    for (let t = Math.max(0, s.promptLength - 1); t + 1 < n; t++) {
-      labels[start + t] = s.ids[t + 1];
-      lossMask[start + t] = 1;
-      targetTokens++;
-    }
-    seqs.push({ sample: i, start, length: n, promptLength: s.promptLength });
-    offset += n;
-  });
-  return { mode, ids, positions, labels, lossMask, seqs, rows, rowLength, targetTokens };
-}
-
-/** The micro-batch's sequences as engine/ops/attention.ts AttentionSeq values. */
-export function attentionSeqs(mb: MicroBatch): { qStart: number; qLen: number; kStart: number }[] {
-  return mb.seqs.map((s) => ({ qStart: s.start, qLen: s.length, kStart: s.start }));
 }

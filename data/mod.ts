@@ -1,7 +1,7 @@
 /**
  * data/: everything between users' files and token batches. Streaming JSONL, chat templates
  * rendered as transformers renders them, tokenizers, the STAR trainset conversion
- * (`star prepare`), the synthetic data set (`star synth`) and micro-batches for the trainers.
+ * (`star prepare`), the synthetic data set (`star synth`) and tokenized trainset rows.
  * Nothing here touches the GPU.
  */
 export { DataError } from "../lib/errors.ts";
@@ -23,16 +23,4 @@ export {
 } from "./trainset.ts";
 export { prepareFile, type PrepareSummary } from "./prepare.ts";
 export { synthRow, synthRows, TOOLS as SYNTH_TOOLS } from "./synthetic.ts";
-export {
-  attentionSeqs,
-  type BatchOptions,
-  emptyStats,
-  loadTrainset,
-  lossPositions,
-  makeMicroBatches,
-  type MicroBatch,
-  type Sample,
-  type SeqSlot,
-  tokenizeRow,
-  type TokenizeStats,
-} from "./batch.ts";
+export { emptyStats, loadTrainset, type Sample, tokenizeRow, type TokenizeStats } from "./batch.ts";

@@ -2,7 +2,6 @@ import { getGpu } from "../engine/device.ts";
 import {
   adamwRef,
   adamwStep,
-  gradClip,
   gradNormFinish,
   gradNormPartial,
   gradNormRef,
@@ -78,7 +77,7 @@ Deno.test({
 for (const maxNorm of [1, 1e6]) {
   Deno.test({
     name:
-      `gradNormPartial()/gradNormFinish()/gradClip() give the joint norm and clip to ${maxNorm}`,
+      `gradNormPartial()/gradNormFinish() give the joint norm and the clip factor for ${maxNorm}`,
     ignore: NO_GPU,
     fn: async () => {
       const gpu = await getGpu();
@@ -97,14 +96,10 @@ for (const maxNorm of [1, 1e6]) {
         for (const t of ts.slice(0, 4)) slot = gradNormPartial(rec, { x: t, partials, slot });
         slot = gradNormPartial(rec, { x: rowChunks(gpu, big, 4 * 30000), partials, slot });
         gradNormFinish(rec, { clip, partials, count: slot, maxNorm });
-        gradClip(rec, { grad: ts, clip });
       });
       const ref = gradNormRef(grads, maxNorm);
       const c = await download(clip);
       expectClose([c[0], c[1]], [ref.norm, ref.scale], TOL.f32, "norm, scale");
-      for (let i = 0; i < 5; i++) {
-        expectClose(await download(ts[i]), grads[i].map((g) => g * ref.scale), TOL.f32, `g${i}`);
-      }
     },
   });
 }

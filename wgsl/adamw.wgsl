@@ -4,7 +4,6 @@
 //               w*WG + lid (stride nwg*WG) and writes partials[slot + w]; fixed order, no atomics.
 //   finish      one workgroup: norm = sqrt(sum of all partials), clip = (norm, scale) with
 //               scale = min(1, maxNorm / (norm + 1e-6)); a non-finite norm gives scale 1.
-//   scale_grad  grad *= clip.scale (for callers that clip without AdamW).
 //   adamw       PyTorch AdamW with g = grad * clip.scale (when useClip): decoupled decay
 //               p *= 1 - lr*wd, bias-corrected moments; skipped entirely when the norm is not
 //               finite (moments untouched; the trainer sees the norm and skips the step).
@@ -32,7 +31,7 @@ const F32_MAX: f32 = 3.40282347e38;
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;              // (n) sumsq input
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>; // (slots)
-// finish / scale_grad / adamw
+// finish / adamw
 @group(0) @binding(1) var<storage, read_write> clip: array<f32>;     // (2): norm, scale
 @group(0) @binding(2) var<storage, read_write> grad: array<f32>;     // (n)
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;    // (n)
@@ -78,15 +77,6 @@ fn finish(@builtin(local_invocation_id) lid: vec3u) {
     let coef = params.maxNorm / (norm + 1e-6);
     clip[0] = norm;
     clip[1] = select(1.0, coef, norm <= F32_MAX && coef < 1.0);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn scale_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_id) lid: vec3u) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid.x;
-  if (i < params.n) {
-    grad[i] *= clip[1];
   }
 }
 

@@ -1,14 +1,10 @@
-// Log-softmax over a vocabulary processed in column chunks (x is one chunk: rows x cols, row
-// stride ld). The per-row online state stats = (m, s) (max, sum of exp(x - m)) is updated chunk
-// by chunk; lse = m + log(s) at any time after the last chunk. The full (N, V) is never needed.
+// The online log-sum-exp of a vocabulary processed in column chunks (x is one chunk: rows x
+// cols, row stride ld). The per-row state stats = (m, s) (max, sum of exp(x - m)) is updated
+// chunk by chunk; lse = m + log(s) at any time after the last chunk. The full (N, V) is never
+// needed: consumers (cross-entropy, top-k, the CKD loss) read lse from stats.
 //   lse_chunk     merge one chunk into stats (first = 1 starts afresh); one workgroup per row,
-//                 invocations stride the columns with their own (m, s), then a tree merge.
-//   forward       y = x - lse per chunk element.
-//   backward_sum  rowSum += sum of dy over the chunk (first = 1 starts at 0); workgroup per row.
-//   backward      dx = dy - exp(x - lse) * rowSum per chunk element (after all backward_sum).
-// Element kernels: column = wid.x*WG + lid.x, row = wid.z*nwg.y + wid.y (rows folded into y and
-// z, no integer division per element); row kernels: row = wid.y*nwg.x + wid.x. WG must be a
-// power of two.
+//                 invocations stride the columns with their own (m, s), then a tree merge;
+//                 row = wid.y*nwg.x + wid.x. WG must be a power of two.
 
 struct Params {
   rows: u32,
@@ -23,12 +19,6 @@ const NEG_BIG: f32 = -3.0e38;
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // (N, ld) chunk of logits
 @group(0) @binding(2) var<storage, read_write> stats: array<vec2f>; // (N): (m, s)
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;      // (N, ld) forward
-// backward_sum / backward
-@group(0) @binding(1) var<storage, read> dy: array<f32>;           // (N, ld)
-@group(0) @binding(3) var<storage, read_write> rowSum: array<f32>; // (N)
-@group(0) @binding(4) var<storage, read> logits: array<f32>;       // (N, ld) the chunk's x
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;     // (N, ld)
 
 var<workgroup> redM: array<f32, WG>;
 var<workgroup> redS: array<f32, WG>;
@@ -70,57 +60,4 @@ fn lse_chunk(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     let chunk = vec2f(redM[0], redS[0]);
     stats[row] = select(merge(stats[row], chunk), chunk, params.first == 1u);
   }
-}
-
-fn lse(row: u32) -> f32 {
-  let st = stats[row];
-  return st.x + log(st.y);
-}
-
-@compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-           @builtin(local_invocation_id) lid: vec3u) {
-  let row = wid.z * nwg.y + wid.y;
-  let c = wid.x * WG + lid.x;
-  if (row >= params.rows || c >= params.cols) {
-    return;
-  }
-  let i = row * params.ld + c;
-  y[i] = x[i] - lse(row);
-}
-
-@compute @workgroup_size(WG)
-fn backward_sum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                @builtin(local_invocation_id) lid: vec3u) {
-  let row = wid.y * nwg.x + wid.x;
-  if (row >= params.rows) {
-    return;
-  }
-  var acc = 0.0;
-  for (var c = lid.x; c < params.cols; c += WG) {
-    acc += dy[row * params.ld + c];
-  }
-  redS[lid.x] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid.x < s) {
-      redS[lid.x] += redS[lid.x + s];
-    }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    rowSum[row] = select(rowSum[row], 0.0, params.first == 1u) + redS[0];
-  }
-}
-
-@compute @workgroup_size(WG)
-fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-            @builtin(local_invocation_id) lid: vec3u) {
-  let row = wid.z * nwg.y + wid.y;
-  let c = wid.x * WG + lid.x;
-  if (row >= params.rows || c >= params.cols) {
-    return;
-  }
-  let i = row * params.ld + c;
-  dx[i] = dy[i] - exp(logits[i] - lse(row)) * rowSum[row];
 }

@@ -61,7 +61,6 @@ export const GRAD_NORM_SLOTS = 64;
 const optKernel = family("wgsl/adamw.wgsl", code, {
   sumsq: ["params:uniform", "x:read", "partials:storage"],
   finish: ["params:uniform", "clip:storage", "partials:storage"],
-  scale_grad: ["params:uniform", "clip:storage", "grad:storage"],
   adamw: [
     "params:uniform",
     "clip:storage",
@@ -165,17 +164,6 @@ export function gradNormFinish(
     },
     [1],
   );
-}
-
-/** grad *= clip.scale in place (all shards). */
-export function gradClip(rec: Recorder, o: { grad: Parts; clip: Tensor }): void {
-  for (const g of parts(o.grad)) {
-    rec.dispatch(
-      optKernel(rec, "scale_grad", { WG }),
-      { params: optParams(rec, { n: g.numel }), clip: o.clip, grad: g },
-      grid(g.numel, WG),
-    );
-  }
 }
 
 /**

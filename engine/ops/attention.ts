@@ -319,12 +319,6 @@ function useTextures(rec: Recorder, d: AttentionDims, t: Tensor): boolean {
     width <= max && d.keyRows <= max && d.keyRows > 0 && t.byteOffset % 16 === 0;
 }
 
-/** Frees the scratch textures of the texture path (they are re-created on demand). */
-export function releaseAttentionScratch(device: GPUDevice): void {
-  for (const tex of scratch.get(device)?.values() ?? []) tex.destroy();
-  scratch.delete(device);
-}
-
 /** o (Tq, H, E) = causal GQA of q over k/v within the ranges; saves lse in stats. */
 export function attentionForward(rec: Recorder, o: AttentionInputs & { o: Tensor }): void {
   checkInputs(o);

@@ -391,13 +391,6 @@ function scratch(gpu: Gpu, role: string, width: number, height: number): GPUText
   return t;
 }
 
-/** Frees the texture variant's operand textures (they are otherwise kept for reuse). */
-export function releaseMatmulScratch(gpu: Gpu): void {
-  const m = scratchCache.get(gpu.device);
-  for (const t of m?.values() ?? []) t.destroy();
-  m?.clear();
-}
-
 function checkShape(fn: string, args: object, want: Record<string, number[]>): void {
   for (const [name, dims] of Object.entries(want)) {
     const t = (args as Record<string, Tensor | undefined>)[name];

@@ -6,7 +6,6 @@
  */
 export * from "./adamw.ts";
 export * from "./attention.ts";
-export * from "./cast.ts";
 export * from "./cross_entropy.ts";
 export * from "./embedding.ts";
 export * from "./kd_loss.ts";

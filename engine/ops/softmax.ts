@@ -1,15 +1,14 @@
 /**
- * Log-softmax over a vocabulary processed in column chunks (blocks of vocabulary rows of the LM
- * head): a running state `stats` (N, 2) = (max, sum of exp(x − max)) per token row is updated
- * chunk by chunk (online log-sum-exp); every consumer (log-softmax, cross-entropy, top-k) reads
- * lse = max + log(sum) from it, and each chunk's log-probs are x − lse. The backward of
- * y = log_softmax(x) is dx = dy − exp(y)·Σ dy, where Σ dy is also accumulated chunk by chunk.
+ * The online log-sum-exp of a vocabulary processed in column chunks (blocks of vocabulary rows
+ * of the LM head): a running state `stats` (N, 2) = (max, sum of exp(x − max)) per token row is
+ * updated chunk by chunk; every consumer (cross-entropy, top-k, the CKD loss) reads
+ * lse = max + log(sum) from it. The float64 log-softmax is the reference.
  * Legend: N token rows, V vocab, C chunk columns.
  */
 import code from "../../wgsl/softmax.wgsl" with { type: "text" };
 import { grid, type Recorder } from "../recorder.ts";
 import type { Tensor } from "../tensor.ts";
-import { family, need, params, rowColGrid } from "./_util.ts";
+import { family, need, params } from "./_util.ts";
 
 /** Float64 reference: log-probs (N, V) and lse (N). */
 export function logSoftmaxForwardRef(
@@ -28,38 +27,11 @@ export function logSoftmaxForwardRef(
   return { y, lse };
 }
 
-/** Float64 reference backward: dx = dy − exp(y)·Σ_row dy. */
-export function logSoftmaxBackwardRef(
-  dy: ArrayLike<number>,
-  y: ArrayLike<number>,
-  { rows, cols }: { rows: number; cols: number },
-): Float64Array {
-  const dx = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let c = 0; c < cols; c++) s += dy[r * cols + c];
-    for (let c = 0; c < cols; c++) {
-      dx[r * cols + c] = dy[r * cols + c] - Math.exp(y[r * cols + c]) * s;
-    }
-  }
-  return dx;
-}
-
 // ---- GPU kernels ----------------------------------------------------------------------------
 
 const WG = 256;
 const softmaxKernel = family("wgsl/softmax.wgsl", code, {
   lse_chunk: ["params:uniform", "x:read", "stats:storage"],
-  forward: ["params:uniform", "x:read", "stats:storage", "y:storage"],
-  backward_sum: ["params:uniform", "dy:read", "stats:storage", "rowSum:storage"],
-  backward: [
-    "params:uniform",
-    "dy:read",
-    "stats:storage",
-    "rowSum:storage",
-    "logits:read",
-    "dx:storage",
-  ],
 });
 
 /** One vocabulary chunk: `rows` token rows of `cols` columns, row stride `ld` (default cols). */
@@ -91,52 +63,5 @@ export function lseChunk(
     softmaxKernel(rec, "lse_chunk", { WG }),
     { params: chunkParams(rec, o, o.first), x: o.x, stats: o.stats },
     grid(o.rows, 1),
-  );
-}
-
-/** y = x − lse for one chunk (after lseChunk over every chunk). */
-export function logSoftmaxForward(
-  rec: Recorder,
-  o: { y: Tensor; x: Tensor; stats: Tensor } & VocabChunk,
-): void {
-  need(o.x, "Log-softmax logits chunk", chunkNumel(o));
-  need(o.y, "Log-softmax output chunk", chunkNumel(o));
-  rec.dispatch(
-    softmaxKernel(rec, "forward", { WG }),
-    { params: chunkParams(rec, o, false), x: o.x, stats: o.stats, y: o.y },
-    rowColGrid(o.rows, o.cols, WG),
-  );
-}
-
-/**
- * Backward of y = log_softmax(x) over chunks, in two passes: call with `pass: "sum"` for every
- * chunk (first: true on the first) to accumulate rowSum (N) = Σ dy, then `pass: "grad"` for every
- * chunk: dx = dy − exp(x − lse)·rowSum (overwritten).
- */
-export function logSoftmaxBackward(
-  rec: Recorder,
-  o:
-    & { pass: "sum" | "grad"; first?: boolean; dy: Tensor; stats: Tensor; rowSum: Tensor }
-    & { x?: Tensor; dx?: Tensor }
-    & VocabChunk,
-): void {
-  need(o.dy, "Log-softmax dy chunk", chunkNumel(o));
-  need(o.rowSum, "Log-softmax row sums", o.rows);
-  const common = { dy: o.dy, stats: o.stats, rowSum: o.rowSum };
-  if (o.pass === "sum") {
-    rec.dispatch(
-      softmaxKernel(rec, "backward_sum", { WG }),
-      { params: chunkParams(rec, o, o.first ?? false), ...common },
-      grid(o.rows, 1),
-    );
-    return;
-  }
-  if (!o.x || !o.dx) throw new Error('logSoftmaxBackward pass "grad" needs x and dx');
-  need(o.x, "Log-softmax logits chunk", chunkNumel(o));
-  need(o.dx, "Log-softmax dx chunk", chunkNumel(o));
-  rec.dispatch(
-    softmaxKernel(rec, "backward", { WG }),
-    { params: chunkParams(rec, o, false), ...common, logits: o.x, dx: o.dx },
-    rowColGrid(o.rows, o.cols, WG),
   );
 }

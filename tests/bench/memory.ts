@@ -5,7 +5,6 @@
  */
 import { createTensor, type Gpu, type Tensor } from "../../engine/mod.ts";
 import { adamwStep, gradNormFinish, gradNormPartial } from "../../engine/ops/adamw.ts";
-import { castForward } from "../../engine/ops/cast.ts";
 import { crossEntropyBackward } from "../../engine/ops/cross_entropy.ts";
 import { embeddingBackward, embeddingForward } from "../../engine/ops/embedding.ts";
 import { residualForward } from "../../engine/ops/residual.ts";
@@ -137,11 +136,5 @@ export const cases: BenchCase[] = [
       gradNormFinish(rec, { clip, partials, count, maxNorm: 1 });
       adamwStep(rec, { param: p, grad: g, m, v, clip, ...h });
     };
-  }),
-  memCase("cast_f32_bf16", [1 << 22], 6 * (1 << 22), (gpu) => {
-    const n = 1 << 22;
-    const src = filled(gpu, "src", n);
-    const dst = createTensor(gpu, { shape: [n], dtype: "bf16", label: "dst" });
-    return (rec) => castForward(rec, { dst, src });
   }),
 ];
