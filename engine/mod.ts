@@ -22,5 +22,6 @@ export {
   type KernelSpec,
 } from "./kernel.ts";
 export { grid, Recorder, type Resource } from "./recorder.ts";
+export { type HostData, readMany } from "./readback.ts";
 export { BufferPool } from "./pool.ts";
 export { debugLevel, debugLog } from "./_debug.ts";

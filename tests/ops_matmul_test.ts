@@ -4,7 +4,7 @@
  * finite differences; the LM-head path over row chunks; texture blocks past 16384 texels.
  */
 import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { dot, expectClose, f32, finiteDiff, randn } from "./_ops.ts";
+import { dot, expectClose, f32, finiteDiff, randn, TOL } from "./_ops.ts";
 import {
   checkErrors,
   createTensor,
@@ -365,3 +365,32 @@ Deno.test({
     assertEquals(row, V);
   },
 });
+
+for (const [M, K, N] of [[1, 5, 3], [17, 33, 70], [300, 16, 257]]) {
+  for (const variant of MATMUL_VARIANTS) {
+    Deno.test({
+      name:
+        `matmulForward()/matmulBackward() with a bias match the reference (${variant}, ${M}x${K}x${N})`,
+      ignore: !(await hasGpu()),
+      async fn() {
+        const gpu = await getGpu();
+        const s = { rows: M, inDim: K, outDim: N };
+        const x = f32(randn(M * K, 91)), w = f32(randn(N * K, 92)), b = f32(randn(N, 93));
+        const dy = f32(randn(M * N, 94)), db0 = f32(randn(N, 95));
+        const t = (data: ArrayLike<number>, shape: number[], label: string) =>
+          createTensor(gpu, { shape, dtype: "f32", label, data: Float32Array.from(data) });
+        const tx = t(x, [M, K], "x"), tw = t(w, [N, K], "w"), tb = t(b, [N], "b");
+        const ty = t(new Float64Array(M * N), [M, N], "y");
+        const tdb = t(db0, [N], "dBias"); // accumulated onto what is there
+        const rec = new Recorder(gpu);
+        matmulForward(rec, { y: ty, x: tx, w: tw, bias: tb, ...s, variant });
+        matmulBackward(rec, { dy: t(dy, [M, N], "dy"), x: tx, w: tw, dBias: tdb, ...s, variant });
+        rec.submit();
+        expectClose(await readTensor(gpu, ty), matmulForwardRef(x, w, s, b), TOL.f32, "y");
+        const { dBias } = matmulBackwardRef(dy, x, w, s);
+        expectClose(await readTensor(gpu, tdb), dBias.map((v, i) => v + db0[i]), TOL.f32, "dBias");
+        await checkErrors(gpu);
+      },
+    });
+  }
+}

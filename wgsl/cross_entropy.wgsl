@@ -4,6 +4,8 @@
 //   forward   loss[r] = lse - x[r, target - colStart], written by the chunk holding the target;
 //             a target of IGNORE (0xffffffff) gets loss 0 from the chunk with colStart 0.
 //             One invocation per row.
+//   logprob   loss[r] = log p(target) = -neg[r] - lse once stats are complete, where neg came from `forward` run
+//             with stats (0, 1) (lse 0, so loss = -x[target]); 0 for ignored rows. Per row.
 //   backward  dx = (exp(x - lse) - [id == target]) * dLoss[r]; 0 for ignored rows (=).
 //             One invocation per element: column = wid.x*WG + lid.x, row = wid.z*nwg.y + wid.y
 //             (rows folded into y and z; no integer division per element).
@@ -23,6 +25,8 @@ const IGNORE: u32 = 0xffffffffu;
 @group(0) @binding(2) var<storage, read> stats: array<vec2f>;     // (N): (m, s)
 @group(0) @binding(3) var<storage, read> targets: array<u32>;     // (N)
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;  // (N) forward
+// logprob: reads neg at binding 1, writes log-probs into `loss`
+@group(0) @binding(1) var<storage, read> neg: array<f32>;         // (N) -x[target]
 // backward
 @group(0) @binding(4) var<storage, read> dLoss: array<f32>;       // (N)
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;    // (N, ld)
@@ -48,6 +52,16 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   } else if (c < params.cols) {
     loss[row] = lse(row) - x[row * params.ld + c];
   }
+}
+
+@compute @workgroup_size(WG)
+fn logprob(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_id) lid: vec3u) {
+  let row = (wid.y * nwg.x + wid.x) * WG + lid.x;
+  if (row >= params.rows) {
+    return;
+  }
+  loss[row] = select(-neg[row] - lse(row), 0.0, targets[row] == IGNORE);
 }
 
 @compute @workgroup_size(WG)

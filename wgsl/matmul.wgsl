@@ -165,3 +165,35 @@ fn pack(@builtin(global_invocation_id) gid: vec3u) {
   }
   textureStore(dst, vec2u(x, y), v);
 }
+
+// ---- bias: the optional bias of a Linear layer (Qwen2's q/k/v projections) -----------------
+//   bias_add       y[i, j] += bias[j]; one invocation per element, flat id folded over x and y
+//   bias_backward  dBias[j] += sum_i dy[i, j]; one invocation per column, looping over rows
+struct BiasParams {
+  I: u32, // rows
+  J: u32, // columns (out_features)
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> bOut: array<f32>; // y (I, J) | dBias (J)
+@group(0) @binding(1) var<storage, read> bIn: array<f32>;        // bias (J) | dy (I, J)
+@group(0) @binding(2) var<uniform> bp: BiasParams;
+
+@compute @workgroup_size(WG)
+fn bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_id) lid: vec3u) {
+  let e = (wid.y * nwg.x + wid.x) * WG + lid.x;
+  if (e >= bp.I * bp.J) { return; }
+  bOut[e] += bIn[e % bp.J];
+}
+
+@compute @workgroup_size(WG)
+fn bias_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_id) lid: vec3u) {
+  let j = (wid.y * nwg.x + wid.x) * WG + lid.x;
+  if (j >= bp.J) { return; }
+  var s = 0.0;
+  for (var i = 0u; i < bp.I; i++) { s += bIn[i * bp.J + j]; }
+  bOut[j] += s;
+}

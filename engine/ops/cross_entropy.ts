@@ -57,6 +57,7 @@ export function crossEntropyBackwardRef(
 const WG = 256;
 const ceKernel = family("wgsl/cross_entropy.wgsl", code, {
   forward: ["params:uniform", "x:read", "stats:read", "targets:read", "loss:storage"],
+  logprob: ["params:uniform", "neg:read", "stats:read", "targets:read", "loss:storage"],
   backward: ["params:uniform", "x:read", "stats:read", "targets:read", "dLoss:read", "dx:storage"],
 });
 
@@ -81,6 +82,31 @@ export function crossEntropyForward(rec: Recorder, o: CeChunk & { loss: Tensor }
   rec.dispatch(
     ceKernel(rec, "forward", { WG }),
     { params: p, x: o.x, stats: o.stats, targets: o.targets, loss: o.loss },
+    grid(o.rows, WG),
+  );
+}
+
+/**
+ * lp (N) = log p(target) = −neg − lse, once `stats` is complete, from `neg` (N) written by
+ * crossEntropyForward with stats of lse 0 (so its loss is −x[target]); 0 for ignored rows.
+ */
+export function crossEntropyLogprob(
+  rec: Recorder,
+  o: { stats: Tensor; targets: Tensor; neg: Tensor; lp: Tensor; rows: number },
+): void {
+  need(o.stats, "Log-prob stats", 2 * o.rows);
+  need(o.targets, "Log-prob targets", o.rows, "u32");
+  need(o.neg, "Log-prob target logits", o.rows);
+  need(o.lp, "Log-probs", o.rows);
+  rec.dispatch(
+    ceKernel(rec, "logprob", { WG }),
+    {
+      params: params(rec, { rows: o.rows, cols: 0, ld: 0, colStart: 0 }),
+      neg: o.neg,
+      stats: o.stats,
+      targets: o.targets,
+      loss: o.lp,
+    },
     grid(o.rows, WG),
   );
 }

@@ -10,13 +10,15 @@
  *   when rows are 256-byte aligned f32, else matmul.wgsl's `pack`), then wgsl/matmul_tex.wgsl's
  *   unrolled 16x16 register tiles; on llvmpipe texture loads are ~5x cheaper than buffer loads. Texture sides are capped (16384 texels), so the
  *   product is cut into blocks of rows, columns and contraction, accumulating over the latter.
+ * An optional bias (N) is added after the product (`bias_add`) and its gradient accumulated
+ * as the column sums of dY (`bias_backward`), both in matmul.wgsl; biases are f32.
  * A weight larger than one binding (the 151936 x 1024 LM head) is used by its row chunks
  * (tensor.ts rowChunks): one matmulForward per chunk into that chunk's logits, and
  * matmulBackward with accumulateDx over the chunks.
  */
 import type { Gpu } from "../device.ts";
 import { kernel } from "../kernel.ts";
-import { Recorder } from "../recorder.ts";
+import { grid, Recorder } from "../recorder.ts";
 import { createTensor, type DType, readTensor, type Tensor } from "../tensor.ts";
 import { relErr } from "./_util.ts";
 import MATMUL_WGSL from "../../wgsl/matmul.wgsl" with { type: "text" };
@@ -50,16 +52,17 @@ export function matmulVariant(gpu: Gpu): MatmulVariant {
 
 // ---- float64 references --------------------------------------------------------------------
 
-/** y (M, N) = x (M, K) · wᵀ, w (N, K). */
+/** y (M, N) = x (M, K) · wᵀ (+ bias (N)), w (N, K). */
 export function matmulForwardRef(
   x: ArrayLike<number>,
   w: ArrayLike<number>,
   { rows, inDim, outDim }: MatmulShape,
+  bias?: ArrayLike<number>,
 ): Float64Array {
   const y = new Float64Array(rows * outDim);
   for (let m = 0; m < rows; m++) {
     for (let n = 0; n < outDim; n++) {
-      let s = 0;
+      let s = bias ? bias[n] : 0;
       for (let k = 0; k < inDim; k++) s += x[m * inDim + k] * w[n * inDim + k];
       y[m * outDim + n] = s;
     }
@@ -67,25 +70,30 @@ export function matmulForwardRef(
   return y;
 }
 
-/** dx (M, K) = dy (M, N) · w and dw (N, K) = dyᵀ · x (the product alone; the kernel adds it). */
+/**
+ * dx (M, K) = dy (M, N) · w, dw (N, K) = dyᵀ · x and dBias (N) = Σ_m dy (the products alone;
+ * the kernels add dw and dBias to what is there).
+ */
 export function matmulBackwardRef(
   dy: ArrayLike<number>,
   x: ArrayLike<number>,
   w: ArrayLike<number>,
   { rows, inDim, outDim }: MatmulShape,
-): { dx: Float64Array; dw: Float64Array } {
+): { dx: Float64Array; dw: Float64Array; dBias: Float64Array } {
   const dx = new Float64Array(rows * inDim);
   const dw = new Float64Array(outDim * inDim);
+  const dBias = new Float64Array(outDim);
   for (let m = 0; m < rows; m++) {
     for (let n = 0; n < outDim; n++) {
       const g = dy[m * outDim + n];
+      dBias[n] += g;
       for (let k = 0; k < inDim; k++) {
         dx[m * inDim + k] += g * w[n * inDim + k];
         dw[n * inDim + k] += g * x[m * inDim + k];
       }
     }
   }
-  return { dx, dw };
+  return { dx, dw, dBias };
 }
 
 // ---- GPU wrappers --------------------------------------------------------------------------
@@ -102,6 +110,7 @@ export interface MatmulForwardArgs extends MatmulShape {
   x: Tensor; // (M, K) f32
   w: Tensor; // (N, K) f32 | f16 | bf16
   accumulate?: boolean; // y += x·wᵀ
+  bias?: Tensor; // (N) f32, added to every row
   variant?: MatmulVariant;
   /** texture variant: use this packed copy of w instead of packing w now. */
   packed?: PackedWeight;
@@ -123,6 +132,7 @@ export function matmulForward(rec: Recorder, a: MatmulForwardArgs): void {
     b: { t: a.w, trans: false, ld: a.inDim },
     packedB: a.packed,
   }, "forward");
+  if (a.bias) biasOp(rec, "bias_add", { out: a.y, input: a.bias, I: a.rows, J: a.outDim });
 }
 
 export interface MatmulBackwardArgs extends MatmulShape {
@@ -131,6 +141,7 @@ export interface MatmulBackwardArgs extends MatmulShape {
   w: Tensor; // (N, K)
   dx?: Tensor; // (M, K) f32: overwritten, or accumulated with accumulateDx
   dw?: Tensor; // (N, K) f32: always accumulated (+=)
+  dBias?: Tensor; // (N) f32: always accumulated (+=)
   accumulateDx?: boolean;
   variant?: MatmulVariant;
 }
@@ -166,6 +177,45 @@ export function matmulBackward(rec: Recorder, a: MatmulBackwardArgs): void {
       b: { t: a.x, trans: true, ld: K },
     }, "backwardWeight");
   }
+  if (a.dBias) biasOp(rec, "bias_backward", { out: a.dBias, input: a.dy, I: M, J: N });
+}
+
+const BIAS_BINDINGS = [
+  { name: "bOut", kind: "storage" as const },
+  { name: "bIn", kind: "read" as const },
+  { name: "bp", kind: "uniform" as const },
+];
+
+/** bias_add: out (I, J) += input (J) per row; bias_backward: out (J) += Σ_i input (I, J). */
+function biasOp(
+  rec: Recorder,
+  entryPoint: "bias_add" | "bias_backward",
+  o: { out: Tensor; input: Tensor; I: number; J: number },
+): void {
+  const [outN, inN] = entryPoint === "bias_add" ? [o.I * o.J, o.J] : [o.J, o.I * o.J];
+  for (const [t, n] of [[o.out, outN], [o.input, inN]] as const) {
+    if (t.dtype !== "f32" || t.numel !== n) {
+      throw new RangeError(
+        `${entryPoint}: "${t.label}" must be ${n} f32 values, is [${t.shape}] ${t.dtype}`,
+      );
+    }
+  }
+  if (outN === 0) return;
+  const k = kernel(rec.gpu, {
+    file: "wgsl/matmul.wgsl",
+    code: MATMUL_WGSL,
+    entryPoint,
+    bindings: BIAS_BINDINGS,
+    constants: { WG: 256 },
+  });
+  rec.dispatch(
+    k,
+    { bOut: o.out, bIn: o.input, bp: rec.uniform(new Uint32Array([o.I, o.J])) },
+    grid(
+      entryPoint === "bias_add" ? o.I * o.J : o.J,
+      256,
+    ),
+  );
 }
 
 /** Packs w (N, K) into a texture for matmulForward's `packed` (texture variant, decode). */
