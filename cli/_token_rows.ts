@@ -1,11 +1,12 @@
 /**
  * Input rows of `star logprobs` and `star generate`: `{"id"?, "ids": [...]}` or a text field
  * (`text` for logprobs, `prompt` for generate) tokenized with the model's tokenizer. A bad row
- * becomes a DataError naming the file, line and field; the commands write it as an error row
- * `{"id"?, "line", "error"}` and go on with the other rows.
+ * becomes a RowError naming the file, line and field; the row pipeline (cli/_rows.ts) writes it
+ * as an error row `{"id"?, "line", "error"}` and goes on with the other rows.
  */
 import { DataError } from "../lib/errors.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
+import { jsonObject, rowError } from "./_rows.ts";
 
 export interface TokenRow {
   line: number;
@@ -15,9 +16,9 @@ export interface TokenRow {
   ids: number[];
 }
 
-/** Parses one JSON value of `file` line `line` into token ids, or throws a DataError. */
+/** Parses one line of `file` into token ids, or throws a RowError naming the line and field. */
 export function tokenRow(
-  value: unknown,
+  text: string,
   at: { file: string; line: number },
   o: {
     textField: "text" | "prompt";
@@ -27,11 +28,9 @@ export function tokenRow(
     maxIds?: number;
   },
 ): TokenRow {
-  const bad = (why: string, field?: string) => new DataError(at.file, at.line, why, field);
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw bad("the row is not a JSON object");
-  }
-  const row = value as Record<string, unknown>;
+  const row = jsonObject(text, at);
+  const bad = (why: string, field?: string) =>
+    rowError(new DataError(at.file, at.line, why, field), row);
   const hasId = Object.hasOwn(row, "id");
   let ids: number[];
   if (row.ids !== undefined) {
@@ -65,15 +64,4 @@ export function tokenRow(
     );
   }
   return { line: at.line, id: row.id, hasId, ids };
-}
-
-/** The output row of a bad input row: {"id"?, "line", "error"}. */
-export function errorRow(e: DataError, row: unknown): Record<string, unknown> {
-  const r: Record<string, unknown> = {};
-  if (row !== null && typeof row === "object" && !Array.isArray(row) && Object.hasOwn(row, "id")) {
-    r.id = (row as { id: unknown }).id;
-  }
-  r.line = e.line;
-  r.error = e.message;
-  return r;
 }

@@ -1,18 +1,19 @@
 /**
  * `star generate`: sampling with the KV cache over a JSONL of prompts (CONTRACT.md "Generate"):
  * --n samples per row, each seeded by (--seed, row index, sample), temperature / top-p / top-k
- * as transformers applies them (--temperature 0 is greedy). Rows are batched (prompts of
- * different lengths share one cache) and each batch's rows are written, in input order, as
- * soon as it finishes.
+ * as transformers applies them (--temperature 0 is greedy). Rows go through the row pipeline
+ * (cli/_rows.ts): batched by --batch-size samples (prompts of different lengths share one
+ * cache) and written, in input order, as soon as each batch finishes.
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
-import { DataError, UsageError } from "../lib/errors.ts";
-import { JsonlWriter, readJsonl } from "../data/jsonl.ts";
+import { UsageError } from "../lib/errors.ts";
+import { JsonlWriter } from "../data/jsonl.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import { DEFAULT_STOP_IDS, generate, type GenerateRequest } from "../model/generate.ts";
-import { errorRow, type TokenRow, tokenRow } from "./_token_rows.ts";
+import { runRows } from "./_rows.ts";
+import { type TokenRow, tokenRow } from "./_token_rows.ts";
 
 const spec = {
   name: "generate",
@@ -63,8 +64,6 @@ gives {"id"?, "line", "error"} and the exit status 1; the other rows go on.`,
   },
 } satisfies CommandSpec;
 
-type Pending = { row: TokenRow; index: number } | { error: Record<string, unknown> };
-
 export const command: CommandModule<typeof spec.flags> = {
   spec,
   async run(flags) {
@@ -77,95 +76,70 @@ export const command: CommandModule<typeof spec.flags> = {
     check(flags["top-k"] >= 0, "top-k", flags["top-k"]);
     check(flags.n >= 1, "n", flags.n);
     check(flags["batch-size"] >= 1, "batch-size", flags["batch-size"]);
-    const model = await Qwen3Gpu.load(flags.model, { precision: "checkpoint" });
+    const model = await GpuModel.load(flags.model, { precision: "checkpoint" });
     await model.packWeights(); // decoding runs every weight once per token: pack them once
     const tokenizer = await Tokenizer.load(flags.model);
     const eos = model.config.eos_token_id;
-    const stopIds = [
-      ...new Set([...DEFAULT_STOP_IDS, ...(eos === null ? [] : Array.isArray(eos) ? eos : [eos])]),
-    ];
+    const stopIds = [...new Set([...DEFAULT_STOP_IDS, ...(eos === null ? [] : [eos].flat())])];
     const out = await JsonlWriter.open(flags.output);
-    let errors = 0, rows = 0;
-    let pending: Pending[] = [];
-    let seqCount = 0;
-    const flush = async () => {
-      const reqs: GenerateRequest[] = [];
-      for (const p of pending) {
-        if ("row" in p) {
-          for (let s = 0; s < flags.n; s++) {
-            reqs.push({ prompt: p.row.ids, example: p.index, sample: s });
-          }
-        }
-      }
-      const res = reqs.length
-        ? await generate(model, reqs, {
-          maxNewTokens: flags["max-new-tokens"],
-          temperature: flags.temperature,
-          topP: flags["top-p"],
-          topK: flags["top-k"],
-          seed: flags.seed,
-          stopIds,
-          maxBatch: flags["batch-size"],
-        })
-        : [];
-      let i = 0;
-      for (const p of pending) {
-        if ("error" in p) {
-          await out.write(p.error);
-          continue;
-        }
-        for (let s = 0; s < flags.n; s++) {
-          const g = res[i++];
-          const o: Record<string, unknown> = {};
-          if (p.row.hasId) o.id = p.row.id;
-          o.sample = s;
-          o.completion_ids = g.ids;
-          o.completion = tokenizer.decode(g.ids, { skipSpecialTokens: true });
-          o.logprobs = g.logprobs;
-          o.finish_reason = g.finishReason;
-          await out.write(o);
-        }
-      }
-      await out.flush();
-      pending = [];
-      seqCount = 0;
-    };
+    let ordinal = 0; // the row's index among all rows seeds its samples
     try {
-      const onError = (e: DataError) => {
-        errors++;
-        rows++;
-        console.error(`star: ${e.message}`);
-        pending.push({ error: errorRow(e, null) });
-      };
-      for await (const { line, value } of readJsonl(flags.input, { onError })) {
-        const index = rows++;
-        let row: TokenRow;
-        try {
-          row = tokenRow(value, { file: flags.input, line }, {
-            textField: "prompt",
-            vocabSize: model.config.vocab_size,
-            tokenizer: () => tokenizer,
-            minIds: 1,
-            // the KV cache of one sequence must fit one binding
-            maxIds: Math.max(1, model.maxCacheSlots(1) - flags["max-new-tokens"]),
+      const { rows, errors } = await runRows<TokenRow & { index: number }>({
+        input: flags.input,
+        out,
+        parse: (text, at) => {
+          const index = ordinal++;
+          return {
+            index,
+            ...tokenRow(text, at, {
+              textField: "prompt",
+              vocabSize: model.config.vocab_size,
+              tokenizer: () => tokenizer,
+              minIds: 1,
+              // the KV cache of one sequence must fit one binding
+              maxIds: Math.max(1, model.maxCacheSlots(1) - flags["max-new-tokens"]),
+            }),
+          };
+        },
+        budget: flags["batch-size"],
+        cost: () => flags.n,
+        process: async (batch) => {
+          const reqs: GenerateRequest[] = batch.flatMap((row) =>
+            Array.from({ length: flags.n }, (_, s) => ({
+              prompt: row.ids,
+              example: row.index,
+              sample: s,
+            }))
+          );
+          const res = await generate(model, reqs, {
+            maxNewTokens: flags["max-new-tokens"],
+            temperature: flags.temperature,
+            topP: flags["top-p"],
+            topK: flags["top-k"],
+            seed: flags.seed,
+            stopIds,
+            maxBatch: flags["batch-size"],
           });
-        } catch (e) {
-          if (!(e instanceof DataError)) throw e;
-          errors++;
-          console.error(`star: ${e.message}`);
-          pending.push({ error: errorRow(e, value) });
-          continue;
-        }
-        if (seqCount > 0 && seqCount + flags.n > flags["batch-size"]) await flush();
-        pending.push({ row, index });
-        seqCount += flags.n;
-      }
-      await flush();
+          return batch.map((row, i) =>
+            Array.from({ length: flags.n }, (_, s) => {
+              const g = res[i * flags.n + s];
+              const o: Record<string, unknown> = {};
+              if (row.hasId) o.id = row.id;
+              o.sample = s;
+              o.completion_ids = g.ids;
+              o.completion = tokenizer.decode(g.ids, { skipSpecialTokens: true });
+              o.logprobs = g.logprobs;
+              o.finish_reason = g.finishReason;
+              return JSON.stringify(o);
+            }).join("\n")
+          );
+        },
+      });
+      if (errors) console.error(`generate: ${rows} rows, ${errors} could not be read`);
+      return errors ? 1 : 0;
     } finally {
       await out.close();
       model.release();
     }
-    if (errors) console.error(`generate: ${rows} rows, ${errors} could not be read`);
-    return errors ? 1 : 0;
   },
 };

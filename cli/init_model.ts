@@ -7,15 +7,15 @@
 import type { CommandModule } from "./command.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
+  type ModelConfig,
   parameterCount,
   presetConfig,
   PRESETS,
-  type Qwen3Config,
-  readQwen3Config,
+  readModelConfig,
 } from "../model/config.ts";
 import { DEFAULT_MAX_SHARD_BYTES } from "../model/safetensors.ts";
 import { randomWeightChunks } from "../model/weights.ts";
-import { DTYPES, saveQwen3 } from "../model/save.ts";
+import { DTYPES, saveModel } from "../model/save.ts";
 import { BUILTIN_TOKENIZER_VOCAB, builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 
 const spec = {
@@ -73,7 +73,7 @@ export function parseSize(text: string): number {
 
 /** Writes the checkpoint; returns what was written, for the summary line. */
 export async function initModel(opts: {
-  config: Qwen3Config;
+  config: ModelConfig;
   output: string;
   seed: number;
   dtype?: string;
@@ -84,7 +84,7 @@ export async function initModel(opts: {
   if (!dt) {
     throw new UsageError(`Flag "--dtype" must be f32, bf16 or f16, got "${opts.dtype}"`);
   }
-  const { files, tokenizer } = await saveQwen3(opts.output, {
+  const { files, tokenizer } = await saveModel(opts.output, {
     config: opts.config,
     dtype,
     tensor: (spec) =>
@@ -121,7 +121,7 @@ export const command: CommandModule<typeof spec.flags> = {
     }
     const config = flags.preset !== undefined
       ? presetConfig(flags.preset)
-      : await readQwen3Config(flags.config!);
+      : await readModelConfig(flags.config!);
     const maxShardBytes = flags["max-shard-size"] !== undefined
       ? parseSize(flags["max-shard-size"])
       : DEFAULT_MAX_SHARD_BYTES;

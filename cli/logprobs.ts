@@ -1,17 +1,19 @@
 /**
  * `star logprobs`: per-token log-probs of sequences under a model (CONTRACT.md "Logprobs"):
  * logprobs[t] = log p(ids[t+1] | ids[..t]) under the full-vocabulary softmax at temperature 1,
- * plus the top-k of each position with --top-k. Rows are packed into batches of up to a token
- * budget, scored in one GPU submit each, and written in input order as each batch finishes.
+ * plus the top-k of each position with --top-k. Rows go through the row pipeline (cli/_rows.ts):
+ * packed into batches of up to a token budget, scored in one GPU submit each, and written in
+ * input order as each batch finishes.
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
-import { DataError, UsageError } from "../lib/errors.ts";
-import { JsonlWriter, readJsonl } from "../data/jsonl.ts";
+import { UsageError } from "../lib/errors.ts";
+import { JsonlWriter } from "../data/jsonl.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import { TOPK_MAX } from "../engine/ops/topk.ts";
-import { errorRow, type TokenRow, tokenRow } from "./_token_rows.ts";
+import { runRows } from "./_rows.ts";
+import { type TokenRow, tokenRow } from "./_token_rows.ts";
 
 const spec = {
   name: "logprobs",
@@ -45,8 +47,6 @@ be read gives {"id"?, "line", "error"} and the exit status 1; the other rows are
   },
 } satisfies CommandSpec;
 
-type Pending = { row: TokenRow } | { error: Record<string, unknown> };
-
 export const command: CommandModule<typeof spec.flags> = {
   spec,
   async run(flags) {
@@ -57,72 +57,43 @@ export const command: CommandModule<typeof spec.flags> = {
     if (flags["batch-tokens"] < 1) {
       throw new UsageError(`Flag "--batch-tokens" must be positive, got ${flags["batch-tokens"]}`);
     }
-    const model = await Qwen3Gpu.load(flags.model, { precision: "checkpoint" });
+    const model = await GpuModel.load(flags.model, { precision: "checkpoint" });
     const tokenizer = await Tokenizer.load(flags.model);
     const out = await JsonlWriter.open(flags.output);
-    let errors = 0, rows = 0;
-    let pending: Pending[] = [];
-    let tokens = 0;
-    const flush = async () => {
-      const seqs = pending.flatMap((p) => ("row" in p ? [p.row.ids] : []));
-      const res = seqs.length ? await model.logprobs(seqs, { topK: k || undefined }) : [];
-      let i = 0;
-      for (const p of pending) {
-        if ("error" in p) {
-          await out.write(p.error);
-          continue;
-        }
-        const r = res[i++];
-        const o: Record<string, unknown> = {};
-        if (p.row.hasId) o.id = p.row.id;
-        o.ids = p.row.ids;
-        o.logprobs = r.logprobs;
-        if (k) {
-          o.topk_ids = r.topkIds;
-          o.topk_logprobs = r.topkLogprobs;
-        }
-        await out.write(o);
-      }
-      await out.flush();
-      pending = [];
-      tokens = 0;
-    };
     try {
-      const onError = (e: DataError) => {
-        errors++;
-        rows++;
-        console.error(`star: ${e.message}`);
-        pending.push({ error: errorRow(e, null) });
-      };
-      for await (const { line, value } of readJsonl(flags.input, { onError })) {
-        rows++;
-        let row: TokenRow;
-        try {
-          row = tokenRow(value, { file: flags.input, line }, {
+      const { rows, errors } = await runRows<TokenRow>({
+        input: flags.input,
+        out,
+        parse: (text, at) =>
+          tokenRow(text, at, {
             textField: "text",
             vocabSize: model.config.vocab_size,
             tokenizer: () => tokenizer,
             minIds: 1,
             maxIds: model.maxTokens(),
+          }),
+        budget: Math.min(flags["batch-tokens"], model.maxTokens()),
+        cost: (row) => row.ids.length,
+        process: async (batch) => {
+          const res = await model.logprobs(batch.map((r) => r.ids), { topK: k || undefined });
+          return batch.map((row, i) => {
+            const o: Record<string, unknown> = {};
+            if (row.hasId) o.id = row.id;
+            o.ids = row.ids;
+            o.logprobs = res[i].logprobs;
+            if (k) {
+              o.topk_ids = res[i].topkIds;
+              o.topk_logprobs = res[i].topkLogprobs;
+            }
+            return JSON.stringify(o);
           });
-        } catch (e) {
-          if (!(e instanceof DataError)) throw e;
-          errors++;
-          console.error(`star: ${e.message}`);
-          pending.push({ error: errorRow(e, value) });
-          continue;
-        }
-        const budget = Math.min(flags["batch-tokens"], model.maxTokens());
-        if (tokens > 0 && tokens + row.ids.length > budget) await flush();
-        pending.push({ row });
-        tokens += row.ids.length;
-      }
-      await flush();
+        },
+      });
+      if (errors) console.error(`logprobs: ${rows} rows, ${errors} could not be read`);
+      return errors ? 1 : 0;
     } finally {
       await out.close();
       model.release();
     }
-    if (errors) console.error(`logprobs: ${rows} rows, ${errors} could not be read`);
-    return errors ? 1 : 0;
   },
 };

@@ -3,15 +3,16 @@
  * (constant memory), writes one row per input row in order, an error row for a row that cannot
  * be scored, and a summary on stderr. Exit 1 when any row errored.
  *
- * Parallelism: lines are read on the main thread and scored in batches. A short input is scored
- * in place; once a first full batch exists, one worker per other core starts, each batch goes
- * to a worker with room in its queue or else is scored here, and results are written back in
- * input order with a bounded number of batches unwritten (so memory stays constant). If no
- * worker can start, all is done here.
+ * Parallelism: lines are read on the main thread and scored in batches through the row
+ * pipeline (cli/_rows.ts), which writes them back in input order with a bounded number of
+ * batches in flight (so memory stays constant). A short input is scored in place; once a first
+ * full batch exists, one worker per other core starts, and each batch goes to a worker with
+ * room in its queue or else is scored here. If no worker can start, all is done here.
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
-import { JsonlWriter, readLines } from "../data/jsonl.ts";
+import { JsonlWriter } from "../data/jsonl.ts";
+import { runRows } from "./_rows.ts";
 import { type Batch, type BatchResult, scoreBatch } from "./_score_rows.ts";
 
 const spec = {
@@ -58,22 +59,33 @@ export const command: CommandModule<typeof spec.flags> = {
   async run(flags) {
     const out = await JsonlWriter.open(flags.output);
     const s: ScoreSummary = { rows: 0, errors: 0, rewardSum: 0, formatValid: 0 };
-    const pool = new Pool(flags.input, workerCount(), out, s);
+    const pool = new Pool(flags.input, workerCount());
+    let seq = 0;
     try {
-      let lines: number[] = [];
-      let texts: string[] = [];
-      for await (const { line, text } of readLines(flags.input)) {
-        if (isBlank(text)) continue;
-        lines.push(line);
-        texts.push(text);
-        if (texts.length === BATCH_LINES) {
-          await pool.submit(lines, texts);
-          lines = [];
-          texts = [];
-        }
-      }
-      if (texts.length > 0) await pool.submit(lines, texts, true);
-      await pool.drain();
+      await runRows<{ line: number; text: string }>({
+        input: flags.input,
+        out,
+        // rows are parsed where they are scored (here or in a worker)
+        parse: (text, at) => ({ line: at.line, text }),
+        budget: BATCH_LINES,
+        inFlight: (pool.size + 1) * UNWRITTEN_PER_THREAD,
+        process: async (rows, o) => {
+          const r = await pool.score(
+            {
+              seq: seq++,
+              file: flags.input,
+              lines: rows.map((x) => x.line),
+              texts: rows.map((x) => x.text),
+            },
+            o.last,
+          );
+          s.rows += r.rows;
+          s.errors += r.errors;
+          s.rewardSum += r.rewardSum;
+          s.formatValid += r.formatValid;
+          return r.text.split("\n");
+        },
+      });
     } finally {
       pool.close();
       await out.close();
@@ -90,49 +102,32 @@ function workerCount(): number {
   return Math.max(0, Math.min((navigator.hardwareConcurrency ?? 1) - 1, 7));
 }
 
-/** Scores batches in place or on workers and writes results in submission order. */
+/** Scores batches on worker threads, or in place when every worker has enough queued. */
 class Pool {
   #workers: Worker[] = [];
   /** Batches posted to each worker and not yet answered. */
   #queued: number[] = [];
   #started = false;
-  #nextSeq = 0;
-  #nextWrite = 0;
-  #done = new Map<number, BatchResult>();
-  #waiters: (() => void)[] = [];
-  #failure: Error | null = null;
+  #pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>();
 
-  constructor(
-    readonly file: string,
-    readonly size: number,
-    readonly out: JsonlWriter,
-    readonly summary: ScoreSummary,
-  ) {}
+  constructor(readonly file: string, readonly size: number) {}
 
-  /** `last`: no more batches follow (a single short batch is then scored in place). */
-  async submit(lines: number[], texts: string[], last = false): Promise<void> {
-    if (!this.#started && !(last && this.#nextSeq === 0)) await this.#start();
-    const seq = this.#nextSeq++;
-    const threads = this.#workers.length + 1;
-    while (seq - this.#nextWrite >= threads * UNWRITTEN_PER_THREAD) await this.#wait();
-    const batch: Batch = { seq, file: this.file, lines, texts };
+  /** `last`: no more batches follow (a single short input is scored in place). */
+  async score(batch: Batch, last: boolean): Promise<BatchResult> {
+    if (!this.#started && !(last && batch.seq === 0)) await this.#start();
     // The least busy worker takes the batch unless all have enough queued; then this thread
     // scores it. Busy cores (other processes) thus shift work here instead of stalling.
     let w = -1;
     for (let i = 0; i < this.#workers.length; i++) {
       if (w < 0 || this.#queued[i] < this.#queued[w]) w = i;
     }
-    if (w >= 0 && this.#queued[w] < QUEUED_PER_WORKER) {
-      this.#queued[w]++;
-      this.#workers[w].postMessage(batch);
-    } else {
-      this.#accept(scoreBatch(batch));
-      await this.#writeReady();
-    }
-  }
-
-  async drain(): Promise<void> {
-    while (this.#nextWrite < this.#nextSeq) await this.#wait();
+    if (w < 0 || this.#queued[w] >= QUEUED_PER_WORKER) return scoreBatch(batch);
+    this.#queued[w]++;
+    const done = new Promise<BatchResult>((resolve, reject) => {
+      this.#pending.set(batch.seq, { resolve, reject });
+    });
+    this.#workers[w].postMessage(batch);
+    return await done;
   }
 
   close(): void {
@@ -152,9 +147,7 @@ class Pool {
     const loading: Promise<void>[] = [];
     try {
       for (let i = 0; i < this.size; i++) {
-        const w = new Worker(url.href, {
-          type: "module",
-        });
+        const w = new Worker(url.href, { type: "module" });
         this.#workers.push(w);
         loading.push(
           new Promise((resolve, reject) => {
@@ -175,57 +168,17 @@ class Pool {
     this.#workers.forEach((w, i) => {
       w.onmessage = (e: MessageEvent<BatchResult>) => {
         this.#queued[i]--;
-        this.#accept(e.data);
-        this.#writeReady().catch((err) => this.#fail(err));
+        const p = this.#pending.get(e.data.seq);
+        this.#pending.delete(e.data.seq);
+        p?.resolve(e.data);
       };
       w.onerror = (e) => {
         e.preventDefault();
-        this.#fail(new Error(`A scoring worker failed: ${e.message}`));
+        const err = new Error(`A scoring worker failed: ${e.message}`);
+        for (const p of this.#pending.values()) p.reject(err);
+        this.#pending.clear();
       };
     });
-  }
-
-  #accept(r: BatchResult): void {
-    this.#done.set(r.seq, r);
-  }
-
-  #writing = false;
-  async #writeReady(): Promise<void> {
-    if (this.#writing) return;
-    this.#writing = true;
-    try {
-      for (let r = this.#done.get(this.#nextWrite); r; r = this.#done.get(this.#nextWrite)) {
-        this.#done.delete(this.#nextWrite);
-        const s = this.summary;
-        s.rows += r.rows;
-        s.errors += r.errors;
-        s.rewardSum += r.rewardSum;
-        s.formatValid += r.formatValid;
-        await this.out.writeText(r.text);
-        this.#nextWrite++;
-        this.#wake();
-      }
-    } finally {
-      this.#writing = false;
-    }
-  }
-
-  #wait(): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => {
-      this.#waiters.push(() => this.#failure ? reject(this.#failure) : resolve());
-    });
-  }
-
-  #wake(): void {
-    const ws = this.#waiters;
-    this.#waiters = [];
-    for (const w of ws) w();
-  }
-
-  #fail(err: Error): void {
-    this.#failure ??= err;
-    this.#wake();
   }
 }
 
@@ -246,12 +199,4 @@ export function summaryLine(s: ScoreSummary): string {
   const valid = scored > 0 ? `${(100 * s.formatValid / scored).toFixed(1)}%` : "n/a";
   return `star score: ${s.rows} rows, mean reward ${mean}, format-valid ${valid}, ` +
     `${s.errors} errors`;
-}
-
-function isBlank(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
-  }
-  return true;
 }

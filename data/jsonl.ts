@@ -184,7 +184,7 @@ export class JsonlWriter {
     return this.writeText(JSON.stringify(row));
   }
 
-  /** Adds a row that is already serialised (must not contain a newline). */
+  /** Adds rows that are already serialised (one or more lines, no trailing newline). */
   writeText(line: string): Promise<void> {
     if (this.#closed) throw new Error(`JsonlWriter for "${this.path}" is closed`);
     this.#parts.push(line, "\n");

@@ -4,11 +4,11 @@
  * when it samples a stop id (<|im_end|>, <|endoftext|>; the id is kept) or after maxNewTokens.
  * Each step reads back the last rows' logits and picks tokens on the CPU (model/sampling.ts);
  * the reported log-prob of a token is under the full softmax at temperature 1.
- * Samples of one prompt share its prefill (the cache rows are copied). `recompute` runs every
- * step over the whole sequence without reusing the cache (tests).
+ * Samples of one prompt share its prefill (the cache rows are copied).
  * Legend: B sequences in a batch, S cache length per sequence.
  */
-import type { CachedStep, GpuKvCache, Qwen3Gpu } from "./qwen3_gpu.ts";
+import type { CachedStep, GpuModel } from "./gpu_model.ts";
+import type { KvCache } from "./kv_cache.ts";
 import { chooseToken, logSoftmax, SampleRng, sampleSeed } from "./sampling.ts";
 
 /** <|im_end|> and <|endoftext|> of the Qwen3 vocabulary. */
@@ -30,7 +30,6 @@ export interface GenerateOptions {
   stopIds?: number[];
   /** Most sequences per batch (the cache may allow fewer). */
   maxBatch?: number;
-  recompute?: boolean;
 }
 
 export interface Generation {
@@ -44,7 +43,7 @@ export interface Generation {
  * its batch has finished (in request order within a batch). Returns all results in order.
  */
 export async function generate(
-  model: Qwen3Gpu,
+  model: GpuModel,
   reqs: GenerateRequest[],
   opts: GenerateOptions,
   onDone?: (index: number, g: Generation) => void | Promise<void>,
@@ -75,7 +74,7 @@ export async function generate(
 }
 
 async function generateBatch(
-  model: Qwen3Gpu,
+  model: GpuModel,
   reqs: GenerateRequest[],
   opts: GenerateOptions,
   maxLen: number,
@@ -94,46 +93,28 @@ async function generateBatch(
     if (r.prompt.length === 0) throw new RangeError("A prompt needs at least one token");
   }
   if (opts.maxNewTokens <= 0) return res;
-  const cache = opts.recompute ? undefined : model.newCache(reqs.length, maxLen);
+  const cache = model.newCache(reqs.length, maxLen);
   try {
     let active = reqs.map((_, j) => j);
-    const pending = reqs.map((r) => r.prompt);
-    let first = true;
+    let rows = await prefillShared(model, cache, reqs);
     while (active.length > 0) {
-      let rows: Float32Array[];
-      if (cache && first) {
-        rows = await prefillShared(model, cache, reqs);
-        first = false;
-      } else if (cache) {
-        rows = await model.forwardCached(
-          cache,
-          active.map((j) => ({ slot: j, ids: pending[j] })),
-        );
-      } else {
-        const fresh = model.newCache(active.length, maxLen);
-        try {
-          rows = await model.forwardCached(
-            fresh,
-            active.map((j, s) => ({ slot: s, ids: [...reqs[j].prompt, ...res[j].ids] })),
-          );
-        } finally {
-          model.releaseCache(fresh);
-        }
-      }
       const next: number[] = [];
       active.forEach((j, a) => {
         const tok = chooseToken(rows[a], params, rngs[j]);
-        const lp = logSoftmax(rows[a])[tok];
         res[j].ids.push(tok);
-        res[j].logprobs.push(lp);
-        pending[j] = [tok];
+        res[j].logprobs.push(logSoftmax(rows[a])[tok]);
         if (stop.has(tok)) res[j].finishReason = "stop";
         else if (res[j].ids.length < opts.maxNewTokens) next.push(j);
       });
       active = next;
+      if (active.length === 0) break;
+      rows = await model.lastLogits(
+        cache,
+        active.map((j) => ({ slot: j, ids: [res[j].ids.at(-1)!] })),
+      );
     }
   } finally {
-    if (cache) model.releaseCache(cache);
+    cache.release();
   }
   return res;
 }
@@ -144,8 +125,8 @@ async function generateBatch(
  * slot's last prompt token.
  */
 async function prefillShared(
-  model: Qwen3Gpu,
-  cache: GpuKvCache,
+  model: GpuModel,
+  cache: KvCache,
   reqs: GenerateRequest[],
 ): Promise<Float32Array[]> {
   const firstOf = new Map<string, number>();
@@ -162,7 +143,7 @@ async function prefillShared(
   let group: CachedStep[] = [], n = 0;
   const flush = async () => {
     if (group.length === 0) return;
-    const rows = await model.forwardCached(cache, group);
+    const rows = await model.lastLogits(cache, group);
     group.forEach((g, i) => bySlot.set(g.slot, rows[i]));
     group = [];
     n = 0;
@@ -182,6 +163,6 @@ async function prefillShared(
   }
   await flush();
   const copies = source.flatMap((src, j) => (src !== j ? [{ from: src, to: j }] : []));
-  if (copies.length) model.copySlots(cache, copies);
+  if (copies.length) cache.copySlots(copies);
   return source.map((src) => bySlot.get(src)!);
 }

@@ -5,5 +5,5 @@
 export * from "./config.ts";
 export * from "./safetensors.ts";
 export * from "./weights.ts";
-export * from "./qwen3_ref.ts";
+export * from "./ref.ts";
 export * from "./save.ts";

@@ -7,9 +7,9 @@
  * Tensors are asked for one at a time, so a caller can read each back from the GPU in turn.
  */
 import { join } from "node:path";
-import { type Qwen3Config, qwen3ConfigJson, type TorchDtype } from "./config.ts";
+import { configJson, type ModelConfig, type TorchDtype } from "./config.ts";
 import { f32ToBytes, type StDtype, type TensorBytes, writeCheckpoint } from "./safetensors.ts";
-import { qwen3WeightSpecs, type WeightSpec } from "./weights.ts";
+import { type WeightSpec, weightSpecs } from "./weights.ts";
 
 export const DTYPES: Record<string, { st: StDtype; torch: TorchDtype }> = {
   f32: { st: "F32", torch: "float32" },
@@ -57,10 +57,10 @@ async function isFile(path: string): Promise<boolean> {
  * rounding to nearest even) or directly as bytes of `dtype` (chunks allowed).
  * Returns the weight files written and where the tokenizer came from.
  */
-export async function saveQwen3(
+export async function saveModel(
   dir: string,
   opts: {
-    config: Qwen3Config;
+    config: ModelConfig;
     dtype: string;
     tensor: (spec: WeightSpec) => Float32Array | TensorBytes | Promise<Float32Array | TensorBytes>;
     maxShardBytes?: number;
@@ -72,8 +72,8 @@ export async function saveQwen3(
 ): Promise<{ files: string[]; tokenizer: string | null }> {
   const dt = DTYPES[opts.dtype.toLowerCase()];
   if (!dt) throw new RangeError(`Unknown dtype "${opts.dtype}"; use f32, bf16 or f16`);
-  const config: Qwen3Config = { ...opts.config, torch_dtype: dt.torch };
-  const specs = qwen3WeightSpecs(config);
+  const config: ModelConfig = { ...opts.config, torch_dtype: dt.torch };
+  const specs = weightSpecs(config);
   const byName = new Map(specs.map((s) => [s.name, s]));
   await Deno.mkdir(dir, { recursive: true });
   const files = await writeCheckpoint(
@@ -87,7 +87,7 @@ export async function saveQwen3(
   );
   await Deno.writeTextFile(
     join(dir, "config.json"),
-    JSON.stringify(qwen3ConfigJson(config), null, 2) + "\n",
+    JSON.stringify(configJson(config), null, 2) + "\n",
   );
   const tokenizer = await writeTokenizerFiles(dir, {
     from: opts.tokenizerFrom,

@@ -1,12 +1,13 @@
 /**
- * The Qwen3 parameter table (names exactly as transformers' Qwen3ForCausalLM, shapes from a
- * config), the checkpoint check (every missing, unexpected or misshapen tensor named), a loader
- * that yields one tensor at a time as f32 (so a caller can stream it to the GPU and drop it),
- * and seeded random init for `star init-model` (normal(0, initializer_range) for projections
- * and embeddings, ones for norms, as transformers' `_init_weights`).
+ * The parameter table (names exactly as transformers' Qwen3ForCausalLM / Qwen2ForCausalLM,
+ * shapes from a config, which tensors exist from its architecture record), the checkpoint check
+ * (every missing, unexpected or misshapen tensor named), a loader that yields one tensor at a
+ * time as f32 (so a caller can stream it to the GPU and drop it), and seeded random init for
+ * `star init-model` (normal(0, initializer_range) for projections and embeddings, ones for
+ * norms, zeros for biases, as transformers' `_init_weights`).
  * Legend: D hidden_size, H heads, K kv heads, E head_dim, F intermediate_size, V vocab, L layers.
  */
-import type { Qwen3Config } from "./config.ts";
+import { archOf, type ModelConfig } from "./config.ts";
 import {
   type Checkpoint,
   CheckpointError,
@@ -15,7 +16,7 @@ import {
   type StDtype,
 } from "./safetensors.ts";
 
-export type WeightKind = "embedding" | "linear" | "norm";
+export type WeightKind = "embedding" | "linear" | "norm" | "bias";
 
 export interface WeightSpec {
   name: string;
@@ -23,22 +24,35 @@ export interface WeightSpec {
   kind: WeightKind;
 }
 
-/** Every parameter of a Qwen3 model, in transformers' module order. */
-export function qwen3WeightSpecs(c: Qwen3Config): WeightSpec[] {
+/** Every parameter of a model, in transformers' module (state-dict) order. */
+export function weightSpecs(c: ModelConfig): WeightSpec[] {
   const D = c.hidden_size, E = c.head_dim, F = c.intermediate_size;
   const HE = c.num_attention_heads * E, KE = c.num_key_value_heads * E;
+  const arch = archOf(c);
   const out: WeightSpec[] = [
     { name: "model.embed_tokens.weight", shape: [c.vocab_size, D], kind: "embedding" }, // (V, D)
   ];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
+    const proj = (name: string, out: number): WeightSpec[] => [
+      { name: `${p}self_attn.${name}.weight`, shape: [out, D], kind: "linear" }, // (out, D)
+      ...(arch.qkvBias
+        ? [{ name: `${p}self_attn.${name}.bias`, shape: [out], kind: "bias" as const }] // (out)
+        : []),
+    ];
     out.push(
-      { name: `${p}self_attn.q_proj.weight`, shape: [HE, D], kind: "linear" }, // (H*E, D)
-      { name: `${p}self_attn.k_proj.weight`, shape: [KE, D], kind: "linear" }, // (K*E, D)
-      { name: `${p}self_attn.v_proj.weight`, shape: [KE, D], kind: "linear" }, // (K*E, D)
+      ...proj("q_proj", HE), // (H*E, D)
+      ...proj("k_proj", KE), // (K*E, D)
+      ...proj("v_proj", KE), // (K*E, D)
       { name: `${p}self_attn.o_proj.weight`, shape: [D, HE], kind: "linear" }, // (D, H*E)
-      { name: `${p}self_attn.q_norm.weight`, shape: [E], kind: "norm" }, // (E)
-      { name: `${p}self_attn.k_norm.weight`, shape: [E], kind: "norm" }, // (E)
+    );
+    if (arch.qkNorm) {
+      out.push(
+        { name: `${p}self_attn.q_norm.weight`, shape: [E], kind: "norm" }, // (E)
+        { name: `${p}self_attn.k_norm.weight`, shape: [E], kind: "norm" }, // (E)
+      );
+    }
+    out.push(
       { name: `${p}mlp.gate_proj.weight`, shape: [F, D], kind: "linear" }, // (F, D)
       { name: `${p}mlp.up_proj.weight`, shape: [F, D], kind: "linear" }, // (F, D)
       { name: `${p}mlp.down_proj.weight`, shape: [D, F], kind: "linear" }, // (D, F)
@@ -54,7 +68,7 @@ export function qwen3WeightSpecs(c: Qwen3Config): WeightSpec[] {
 }
 
 /** Tensors a checkpoint may carry that star does not use (transformers ignores them too). */
-function ignorable(name: string, c: Qwen3Config): boolean {
+function ignorable(name: string, c: ModelConfig): boolean {
   return (c.tie_word_embeddings && name === "lm_head.weight") ||
     name.endsWith(".rotary_emb.inv_freq");
 }
@@ -63,8 +77,8 @@ function ignorable(name: string, c: Qwen3Config): boolean {
  * Checks that `ckpt` holds exactly the tensors of `c` with the right shapes, in a dtype star
  * reads. The error names each problem tensor (up to 8 of each kind, then a count).
  */
-export function checkCheckpoint(ckpt: Checkpoint, c: Qwen3Config): void {
-  const specs = qwen3WeightSpecs(c);
+export function checkCheckpoint(ckpt: Checkpoint, c: ModelConfig): void {
+  const specs = weightSpecs(c);
   const want = new Set(specs.map((s) => s.name));
   const problems: string[] = [];
   const listed = (label: string, names: string[]) => {
@@ -94,7 +108,9 @@ export function checkCheckpoint(ckpt: Checkpoint, c: Qwen3Config): void {
   );
   if (problems.length > 0) {
     throw new CheckpointError(
-      `The checkpoint in "${ckpt.dir}" does not match its Qwen3 config: ${problems.join(", ")}`,
+      `The checkpoint in "${ckpt.dir}" does not match its ${c.model_type} config: ${
+        problems.join(", ")
+      }`,
     );
   }
 }
@@ -105,10 +121,10 @@ export function checkCheckpoint(ckpt: Checkpoint, c: Qwen3Config): void {
  */
 export async function* loadWeights(
   ckpt: Checkpoint,
-  c: Qwen3Config,
+  c: ModelConfig,
 ): AsyncGenerator<{ spec: WeightSpec; data: Float32Array }> {
   checkCheckpoint(ckpt, c);
-  for (const spec of qwen3WeightSpecs(c)) {
+  for (const spec of weightSpecs(c)) {
     yield { spec, data: await ckpt.readF32(spec.name) };
   }
 }
@@ -163,7 +179,7 @@ class NormalStream {
 
 const CHUNK = 1 << 22; // elements per generated chunk (16 MiB in f32): bounds init memory
 
-/** The initial values of one parameter, in chunks of bytes of `dtype` (ones for norms). */
+/** The initial values of one parameter, in chunks of bytes of `dtype` (ones for norms, zeros for biases). */
 export function* randomWeightChunks(
   spec: WeightSpec,
   opts: { seed: number; dtype: StDtype; std: number },
@@ -173,7 +189,7 @@ export function* randomWeightChunks(
   for (let off = 0; off < n; off += CHUNK) {
     const part = new Float32Array(Math.min(CHUNK, n - off));
     if (spec.kind === "norm") part.fill(1);
-    else stream.fill(part);
+    else if (spec.kind !== "bias") stream.fill(part);
     yield f32ToBytes(part, opts.dtype);
   }
 }

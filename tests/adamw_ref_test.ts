@@ -5,7 +5,7 @@ import {
   clipGradNormRef,
   decaysWeight,
   globalGradNormRef,
-} from "../train/adamw_ref.ts";
+} from "../train/optimizer_ref.ts";
 
 interface Fixture {
   betas: [number, number];

@@ -8,7 +8,7 @@ import { assertClose, assertEquals, assertMatch } from "./assert.ts";
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
 import { presetConfig } from "../model/config.ts";
-import { saveQwen3 } from "../model/save.ts";
+import { saveModel } from "../model/save.ts";
 import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { randomWeightF32 } from "../model/weights.ts";
 import { readMetrics } from "../train/metrics.ts";
@@ -28,7 +28,7 @@ async function setup(): Promise<string> {
     }));
   await Deno.writeTextFile(join(root, "train.jsonl"), rows.join("\n") + "\n");
   for (const [name, seed, std] of [["student", 1, 0.1], ["teacher", 2, 0.5]] as const) {
-    await saveQwen3(join(root, name), {
+    await saveModel(join(root, name), {
       config: tiny,
       dtype: "f32",
       tensor: (spec) => randomWeightF32(spec, { seed, std: spec.kind === "norm" ? 0 : std }),

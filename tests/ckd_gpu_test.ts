@@ -1,24 +1,25 @@
 /**
- * The CKD backend on the engine (train/gpu_backend.ts) against the float64 oracle of one
+ * The CKD backend on the engine (train/ckd_gpu.ts) against the float64 oracle of one
  * optimizer step (train/ckd_step_ref.ts) on a tiny teacher/student pair with the real
  * vocabulary: the step's loss and parts, the gradient norm, and the weights after AdamW.
  */
 import { assertClose, assertEquals } from "./assert.ts";
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
-import { presetConfig, type Qwen3Config } from "../model/config.ts";
-import { loadQwen3Ref, randomQwen3Ref } from "../model/qwen3_ref.ts";
-import { saveQwen3 } from "../model/save.ts";
+import { type ModelConfig, presetConfig } from "../model/config.ts";
+import { loadRefModel, randomRefModel } from "../model/ref.ts";
+import { saveModel } from "../model/save.ts";
 import { writeModelDir } from "../train/checkpoint.ts";
 import { type CkdSample, ckdStepRef } from "../train/ckd_step_ref.ts";
-import { CkdGpuBackend, targetSpans } from "../train/gpu_backend.ts";
-import { CkdRefBackend } from "../train/ref_backend.ts";
+import { targetSpans } from "../train/ckd_batch.ts";
+import { CkdGpuBackend } from "../train/ckd_gpu.ts";
+import { refModelSource } from "../train/ckd_ref.ts";
 import { SplitMix64 } from "../train/data_order.ts";
 import type { KdKlType } from "../train/ckd_loss_ref.ts";
 
 const ignore = !(await hasGpu());
 
-const tiny: Qwen3Config = { ...presetConfig("tiny"), num_hidden_layers: 1 };
+const tiny: ModelConfig = { ...presetConfig("tiny"), num_hidden_layers: 1 };
 const V = tiny.vocab_size;
 
 /** Two micro-batches of two samples; ids spread over the whole vocabulary. */
@@ -38,19 +39,15 @@ const adam = { betas: [0.9, 0.95] as const, eps: 1e-8, weightDecay: 1e-4 };
 
 /** A seeded pair; the teacher is stored as BF16 when asked (and the oracle reads it back). */
 async function pair(root: string, teacherDtype: "f32" | "bf16") {
-  const student = randomQwen3Ref(tiny, 11, { std: 0.3, normJitter: 0.1 });
-  const teacher = randomQwen3Ref(tiny, 12, { std: 0.6, normJitter: 0.1 });
-  const none = { klType: "fkl" as const, l1Coef: 0, topm: 1, kdRatio: 0, topk: 1 };
-  await writeModelDir(
-    join(root, "student"),
-    new CkdRefBackend(student, undefined, none, adam).model(),
-  );
-  await saveQwen3(join(root, "teacher"), {
+  const student = randomRefModel(tiny, 11, { std: 0.3, normJitter: 0.1 });
+  const teacher = randomRefModel(tiny, 12, { std: 0.6, normJitter: 0.1 });
+  await writeModelDir(join(root, "student"), refModelSource(student));
+  await saveModel(join(root, "teacher"), {
     config: tiny,
     dtype: teacherDtype,
     tensor: (spec) => Float32Array.from(teacher.params[spec.name]),
   });
-  return { student, teacher: await loadQwen3Ref(join(root, "teacher")) };
+  return { student, teacher: await loadRefModel(join(root, "teacher")) };
 }
 
 Deno.test("targetSpans() lists the contiguous target rows of packed samples", () => {
@@ -59,7 +56,7 @@ Deno.test("targetSpans() lists the contiguous target rows of packed samples", ()
     { ids: [5, 6], promptLength: 2 },
     { ids: [7, 8, 9], promptLength: 1 },
   ]);
-  assertEquals(r.spans, [{ src: 1, dst: 0, len: 2 }, { src: 6, dst: 2, len: 2 }]);
+  assertEquals(r.spans, [{ start: 1, len: 2 }, { start: 6, len: 2 }]);
   assertEquals(r.targets, [3, 4, 8, 9]);
 });
 
@@ -95,24 +92,20 @@ for (
         teacher: kdRatio > 0 ? join(root, "teacher") : undefined,
         ckd,
         adam: { ...adam, maxNorm },
-        chunkCols,
+        limits: { maxChunkRows: chunkCols },
       });
       try {
-        let loss = 0, fkl = 0, tail = 0, ce = 0;
-        for (const mb of mbs) {
-          const r = await b.microStep(mb, { microBatches: mbs.length });
-          loss += r.loss / mbs.length;
-          fkl += r.parts.kd_fkl / mbs.length;
-          tail += r.parts.kd_tail / mbs.length;
-          ce += r.parts.kd_ce / mbs.length;
-        }
+        for (const mb of mbs) await b.microStep(mb, { microBatches: mbs.length });
+        const m = await b.stepMetrics();
+        const { loss, gradNorm: norm } = m;
+        const { kd_fkl: fkl, kd_tail: tail, kd_ce: ce } = m.parts;
+        assertEquals(m.tokens, mbs.flat().reduce((a, s) => a + s.ids.length, 0));
         assertClose(loss, ref.loss, { rtol: 1e-4, atol: 1e-7 });
         if (kdRatio > 0) {
           assertClose(fkl, ref.fkl, { rtol: 1e-4, atol: 1e-7 });
           assertClose(tail, ref.tail, { rtol: 1e-4, atol: 1e-7 });
         }
         assertClose(ce, ref.ce, { rtol: 1e-4, atol: 1e-7 });
-        const norm = await b.gradNorm();
         assertClose(norm, ref.gradNorm, { rtol: 1e-3 });
         const g = await b.student.readGrad("model.layers.0.mlp.down_proj.weight");
         assertClose(g, ref.grads["model.layers.0.mlp.down_proj.weight"], {

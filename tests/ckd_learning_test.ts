@@ -17,20 +17,20 @@ import { loadTrainset } from "../data/batch.ts";
 import { prepareFile } from "../data/prepare.ts";
 import { synthRows } from "../data/synthetic.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { presetConfig, type Qwen3Config } from "../model/config.ts";
-import { saveQwen3 } from "../model/save.ts";
+import { type ModelConfig, presetConfig } from "../model/config.ts";
+import { saveModel } from "../model/save.ts";
 import { randomWeightF32 } from "../model/weights.ts";
 import { simRlReward } from "../reward/sim_rl.ts";
 import { generate } from "../model/generate.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import { runCkd } from "../train/ckd.ts";
 import { ckdConfigSchema, parseConfig } from "../train/config.ts";
-import { CkdGpuBackend } from "../train/gpu_backend.ts";
+import { CkdGpuBackend } from "../train/ckd_gpu.ts";
 
 const ignore = !(await hasGpu());
 
-const teacherCfg: Qwen3Config = { ...presetConfig("tiny"), num_hidden_layers: 1 };
-const studentCfg: Qwen3Config = {
+const teacherCfg: ModelConfig = { ...presetConfig("tiny"), num_hidden_layers: 1 };
+const studentCfg: ModelConfig = {
   ...teacherCfg,
   hidden_size: 32,
   intermediate_size: 64,
@@ -59,7 +59,7 @@ async function meanReward(model: string, path: string, n: number, tok: Tokenizer
   const o = { promptMaxLen: 4096, generateMaxLen: 1024, keepText: true };
   const cut = (await loadTrainset(path, tok, o)).samples.slice(0, n);
   const full = (await loadTrainset(`${path}.full`, tok, o)).samples.slice(0, n);
-  const m = await Qwen3Gpu.load(model, { precision: "checkpoint" });
+  const m = await GpuModel.load(model, { precision: "checkpoint" });
   try {
     const gens = await generate(
       m,
@@ -91,7 +91,7 @@ Deno.test({
         2,
       ]] as const
     ) {
-      await saveQwen3(join(root, name), {
+      await saveModel(join(root, name), {
         config: cfg,
         dtype: "f32",
         tensor: (spec) => randomWeightF32(spec, { seed, std: spec.kind === "norm" ? 0 : 0.02 }),

@@ -1,7 +1,7 @@
+import type { CkdLossOptions as CkdOptions } from "../train/ckd_batch.ts";
 import { assertClose, assertEquals, assertThrows } from "./assert.ts";
 import {
   ckdMicroBatchRef,
-  type CkdOptions,
   ckdRowRef,
   type KdKlType,
   stepLossRef,

@@ -1,17 +1,17 @@
 import { assertClose, assertEquals } from "./assert.ts";
-import type { Qwen3Config } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { presetConfig } from "../model/config.ts";
 import {
+  backwardRef,
   crossEntropyRef,
-  qwen3BackwardRef,
-  qwen3ForwardRef,
-  type Qwen3Ref,
-  randomQwen3Ref,
-} from "../model/qwen3_ref.ts";
+  forwardRef,
+  randomRefModel,
+  type RefModel,
+} from "../model/ref.ts";
 import { type CkdSample, ckdStepRef, targetRowsRef } from "../train/ckd_step_ref.ts";
-import { globalGradNormRef } from "../train/adamw_ref.ts";
+import { globalGradNormRef } from "../train/optimizer_ref.ts";
 
-const small: Qwen3Config = {
+const small: ModelConfig = {
   ...presetConfig("tiny"),
   vocab_size: 97,
   hidden_size: 16,
@@ -28,7 +28,7 @@ const batches: CkdSample[][] = [
   [{ ids: [88, 12, 33, 4, 4, 19, 50], promptLength: 4 }],
 ];
 
-function withParam(m: Qwen3Ref, name: string, i: number, v: number): Qwen3Ref {
+function withParam(m: RefModel, name: string, i: number, v: number): RefModel {
   const p = Float64Array.from(m.params[name]);
   p[i] = v;
   return { config: m.config, params: { ...m.params, [name]: p } };
@@ -47,8 +47,8 @@ Deno.test("targetRowsRef() picks the rows whose next token is a target, across p
 
 for (const klType of ["fkl", "akl"] as const) {
   Deno.test(`ckdStepRef() ${klType}: parameter gradients match finite differences of the step loss`, () => {
-    const student = randomQwen3Ref(small, 1, { std: 0.4, normJitter: 0.1 });
-    const teacher = randomQwen3Ref(small, 2, { std: 0.6 });
+    const student = randomRefModel(small, 1, { std: 0.4, normJitter: 0.1 });
+    const teacher = randomRefModel(small, 2, { std: 0.6 });
     const ckd = { klType, l1Coef: 10, topm: 6, kdRatio: 0.8, topk: 8 };
     const base = ckdStepRef({ student, teacher, microBatches: batches, ckd });
     assertEquals(base.tokens, 6 + 3);
@@ -84,7 +84,7 @@ for (const klType of ["fkl", "akl"] as const) {
 }
 
 Deno.test("ckdStepRef() of a student against itself with k = V: zero loss and zero gradient", () => {
-  const m = randomQwen3Ref(small, 3, { std: 0.5 });
+  const m = randomRefModel(small, 3, { std: 0.5 });
   const r = ckdStepRef({
     student: m,
     teacher: m,
@@ -97,7 +97,7 @@ Deno.test("ckdStepRef() of a student against itself with k = V: zero loss and ze
 });
 
 Deno.test("ckdStepRef() with kd_ratio 0 is the masked cross-entropy of the CPU Qwen3, micro-batches averaged", () => {
-  const student = randomQwen3Ref(small, 4, { std: 0.4 });
+  const student = randomRefModel(small, 4, { std: 0.4 });
   const r = ckdStepRef({
     student,
     microBatches: batches,
@@ -109,11 +109,11 @@ Deno.test("ckdStepRef() with kd_ratio 0 is the masked cross-entropy of the CPU Q
     Object.entries(student.params).map(([n, p]) => [n, new Float64Array(p.length)]),
   );
   for (const mb of batches) {
-    const f = qwen3ForwardRef(student, mb.map((s) => s.ids));
+    const f = forwardRef(student, mb.map((s) => s.ids));
     const labels = mb.map((s) => s.ids.map((id, t) => (t < s.promptLength ? -100 : id)));
     const ce = crossEntropyRef(f, small.vocab_size, labels);
     loss += ce.loss / batches.length;
-    qwen3BackwardRef(student, f, ce.dlogits.map((x) => x / batches.length), grads);
+    backwardRef(student, f, ce.dlogits.map((x) => x / batches.length), grads);
   }
   assertClose(r.loss, loss, { rtol: 1e-13 });
   assertClose(r.ce, loss, { rtol: 1e-13 });
@@ -123,8 +123,8 @@ Deno.test("ckdStepRef() with kd_ratio 0 is the masked cross-entropy of the CPU Q
 });
 
 Deno.test("ckdStepRef() clips to max_norm and applies AdamW without decay on norm weights", () => {
-  const student = randomQwen3Ref(small, 5, { std: 0.4 });
-  const teacher = randomQwen3Ref(small, 6, { std: 0.6 });
+  const student = randomRefModel(small, 5, { std: 0.4 });
+  const teacher = randomRefModel(small, 6, { std: 0.6 });
   const r = ckdStepRef({
     student,
     teacher,
@@ -150,8 +150,8 @@ Deno.test("ckdStepRef() clips to max_norm and applies AdamW without decay on nor
 
 Deno.test("ckdStepRef() on the real vocabulary: the tiny preset pair, gradient spot-checked", () => {
   const cfg = presetConfig("tiny");
-  const student = randomQwen3Ref({ ...cfg, num_hidden_layers: 1 }, 7, { std: 0.1 });
-  const teacher = randomQwen3Ref({ ...cfg, num_hidden_layers: 1 }, 8, { std: 0.2 });
+  const student = randomRefModel({ ...cfg, num_hidden_layers: 1 }, 7, { std: 0.1 });
+  const teacher = randomRefModel({ ...cfg, num_hidden_layers: 1 }, 8, { std: 0.2 });
   const mb: CkdSample[][] = [[{
     ids: [151644, 872, 198, 9707, 151645, 198, 151644],
     promptLength: 3,

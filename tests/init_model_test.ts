@@ -2,7 +2,7 @@ import { assertEquals, assertMatch, assertOk } from "./assert.ts";
 import { join } from "node:path";
 import { star } from "./main_test.ts";
 import { parseSize } from "../cli/init_model.ts";
-import { readQwen3Config } from "../model/config.ts";
+import { readModelConfig } from "../model/config.ts";
 import { Checkpoint } from "../model/safetensors.ts";
 import { checkCheckpoint } from "../model/weights.ts";
 
@@ -16,7 +16,7 @@ Deno.test("star init-model --preset tiny writes config, safetensors and the buil
     assertEquals(cfg.architectures, ["Qwen3ForCausalLM"]);
     assertEquals(cfg.model_type, "qwen3");
     assertEquals(cfg.torch_dtype, "float32");
-    const c = await readQwen3Config(dir);
+    const c = await readModelConfig(dir);
     assertEquals([c.vocab_size, c.hidden_size, c.num_hidden_layers, c.head_dim], [
       151936,
       64,
@@ -74,7 +74,7 @@ Deno.test("star init-model rejects an unknown preset or dtype (exit 2) and a Lla
     await Deno.writeTextFile(cfg, JSON.stringify({ model_type: "llama", hidden_size: 8 }));
     const l = await star(["init-model", "--config", cfg, "--output", join(dir, "m")]);
     assertEquals(l.code, 1);
-    assertMatch(l.stderr, /model_type "llama".*Qwen3 models only/);
+    assertMatch(l.stderr, /model_type "llama".*Qwen3 and Qwen2\/Qwen2\.5 models only/);
     assertEquals(l.stderr.trim().split("\n").length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });

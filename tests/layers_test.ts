@@ -65,10 +65,13 @@ Deno.test({
   async fn() {
     const tmp = await Deno.makeTempDir({ prefix: "star-layers-" });
     try {
-      const ls = await new Deno.Command("git", { args: ["ls-files", "-z"], cwd: ROOT }).output();
+      const ls = await new Deno.Command("git", {
+        args: ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd: ROOT,
+      }).output();
       const names = new TextDecoder().decode(ls.stdout).split("\0").filter((n) =>
-        n && (n.endsWith(".ts") || n.endsWith(".wgsl") || n === "deno.json" ||
-          n === "deno.lock")
+        n && !n.startsWith("tests/testdata/") &&
+        (n.endsWith(".ts") || n.endsWith(".wgsl") || n === "deno.json" || n === "deno.lock")
       );
       for (const n of names) {
         await Deno.mkdir(join(tmp, dirname(n)), { recursive: true });

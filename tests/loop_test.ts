@@ -5,22 +5,19 @@
  */
 import { assertClose, assertEquals } from "./assert.ts";
 import { join } from "node:path";
-import { presetConfig, type Qwen3Config } from "../model/config.ts";
-import { loadQwen3Ref, randomQwen3Ref } from "../model/qwen3_ref.ts";
+import { type ModelConfig, presetConfig } from "../model/config.ts";
+import { loadRefModel, randomRefModel } from "../model/ref.ts";
 import { writeModelDir } from "../train/checkpoint.ts";
 import type { CkdSample } from "../train/ckd_step_ref.ts";
-import {
-  type LoopConfig,
-  type MicroResult,
-  resumePoint,
-  type TrainBackend,
-  trainLoop,
-} from "../train/loop.ts";
-import { readMetrics } from "../train/metrics.ts";
-import { CkdRefBackend } from "../train/ref_backend.ts";
+import { latestCheckpoint as resumePoint } from "../train/checkpoint.ts";
+import { type LoopConfig, trainLoop } from "../train/loop.ts";
+import { type MetricsRow, readMetrics } from "../train/metrics.ts";
+import { CkdRefBackend, refModelSource } from "../train/ckd_ref.ts";
+import { Run } from "../train/run.ts";
+import type { StepMetrics, TrainBackend } from "../train/step.ts";
 import { SplitMix64 } from "../train/data_order.ts";
 
-const small: Qwen3Config = {
+const small: ModelConfig = {
   ...presetConfig("tiny"),
   vocab_size: 61,
   hidden_size: 16,
@@ -44,16 +41,18 @@ const adam = { betas: [0.9, 0.95] as const, eps: 1e-8, weightDecay: 1e-4 };
 async function setup() {
   const root = await Deno.makeTempDir();
   const student = join(root, "student"), teacher = join(root, "teacher");
-  const mk = (seed: number, std: number) =>
-    new CkdRefBackend(
-      randomQwen3Ref(small, seed, { std }),
-      undefined,
-      { ...ckd, kdRatio: 0 },
-      adam,
-    );
-  await writeModelDir(student, mk(1, 0.3).model());
-  await writeModelDir(teacher, mk(2, 1.0).model());
+  await writeModelDir(student, refModelSource(randomRefModel(small, 1, { std: 0.3 })));
+  await writeModelDir(teacher, refModelSource(randomRefModel(small, 2, { std: 1.0 })));
   return { root, student, teacher };
+}
+
+/** The run skeleton as a trainer opens it, silent. */
+function openRun(
+  c: LoopConfig,
+  model: string,
+  onStep?: (row: MetricsRow) => void,
+): Promise<Run> {
+  return Run.open(c, { name: "test", model, progress: false, log: () => {}, onStep });
 }
 
 const cfg = (output_dir: string): LoopConfig => ({
@@ -72,24 +71,22 @@ const cfg = (output_dir: string): LoopConfig => ({
 
 /** Runs (or resumes) the loop as `star ckd` would: from the latest checkpoint when there is one. */
 async function run(p: { student: string; teacher: string }, out: string, stopAt?: number) {
-  const resume = await resumePoint(out);
+  const r = await openRun(cfg(out), p.student, (row) => {
+    if (row.step === stopAt) throw new Error("killed");
+  });
   const backend = await CkdRefBackend.load({
-    student: resume?.dir ?? p.student,
+    student: r.startDir,
     teacher: p.teacher,
-    optimizerFile: resume ? join(resume.dir, "optimizer.safetensors") : undefined,
+    optimizerFile: r.optimizerFile,
     ckd,
     adam,
   });
   return trainLoop({
     cfg: cfg(out),
+    run: r,
     rows: DATA.length,
     makeBatch: (rows) => rows.map((r) => DATA[r]),
     backend,
-    resume,
-    progress: false,
-    onStep: (row) => {
-      if (row.step === stopAt) throw new Error("killed");
-    },
   });
 }
 
@@ -118,7 +115,7 @@ Deno.test("trainLoop() killed after step 5 and re-run matches the uninterrupted 
   // learning: the distillation loss falls over the run
   assertEquals(full[5].loss! < full[0].loss!, true, `${full[0].loss} -> ${full[5].loss}`);
   // the final models are identical
-  const fa = await loadQwen3Ref(join(a, "final")), fb = await loadQwen3Ref(join(b, "final"));
+  const fa = await loadRefModel(join(a, "final")), fb = await loadRefModel(join(b, "final"));
   for (const n of Object.keys(fa.params)) assertEquals(fb.params[n], fa.params[n], n);
 });
 
@@ -131,7 +128,14 @@ Deno.test("trainLoop() re-run after the end writes no new metrics and keeps fina
   assertEquals(r.steps, 6);
   assertEquals(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
   const names = (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).sort();
-  assertEquals(names, ["checkpoint-2", "checkpoint-4", "checkpoint-6", "final", "metrics.jsonl"]);
+  assertEquals(names, [
+    "checkpoint-2",
+    "checkpoint-4",
+    "checkpoint-6",
+    "config.yaml",
+    "final",
+    "metrics.jsonl",
+  ]);
 });
 
 /** A one-parameter model: loss = (w − 3)², NaN on chosen steps. */
@@ -140,15 +144,21 @@ class Toy implements TrainBackend<number[]> {
   g = 0;
   calls = 0;
   adamSteps: number[] = [];
+  loss = 0;
+  tokens = 0;
   constructor(readonly nanOnCall: Set<number>) {}
-  microStep(_rows: number[], o: { microBatches: number }): Promise<MicroResult> {
+  microStep(_rows: number[], o: { microBatches: number }): Promise<void> {
     this.calls++;
     const bad = this.nanOnCall.has(this.calls);
     this.g += bad ? NaN : 2 * (this.w - 3) / o.microBatches;
-    return Promise.resolve({ loss: bad ? NaN : (this.w - 3) ** 2, parts: {}, tokens: 1 });
+    this.loss += (bad ? NaN : (this.w - 3) ** 2) / o.microBatches;
+    this.tokens++;
+    return Promise.resolve();
   }
-  gradNorm() {
-    return Promise.resolve(Math.abs(this.g));
+  stepMetrics(): Promise<StepMetrics> {
+    const m = { loss: this.loss, parts: {}, tokens: this.tokens, gradNorm: Math.abs(this.g) };
+    this.loss = this.tokens = 0;
+    return Promise.resolve(m);
   }
   applyUpdate(o: { lr: number; clipScale: number; adamStep: number }) {
     this.adamSteps.push(o.adamStep);
@@ -175,12 +185,20 @@ class Toy implements TrainBackend<number[]> {
 Deno.test("trainLoop() skips and counts a step whose loss is not finite", async () => {
   const out = await Deno.makeTempDir();
   const toy = new Toy(new Set([3])); // step 2's first micro-batch
+  const c: LoopConfig = {
+    ...cfg(out),
+    max_epochs: 1,
+    save_steps: -1,
+    lr_scheduler: "constant",
+    max_norm: 100,
+  };
+  const model = (await setup()).student;
   const r = await trainLoop({
-    cfg: { ...cfg(out), max_epochs: 1, save_steps: -1, lr_scheduler: "constant", max_norm: 100 },
+    cfg: c,
+    run: await openRun(c, model),
     rows: 16,
     makeBatch: (rows) => rows,
     backend: toy,
-    progress: false,
   });
   assertEquals([r.steps, r.skipped], [4, 1]);
   assertEquals(toy.adamSteps, [1, 2, 3]);
@@ -215,6 +233,7 @@ for (const kind of ["akl", "fkl"]) {
       kd_kl_l1_coef: number;
     };
     const out = await Deno.makeTempDir();
+    const loopCfg = { ...c, output_dir: out, save_steps: -1 };
     const backend = await CkdRefBackend.load({
       student: join(here, "ckd/student"),
       teacher: join(here, "qwen3/toy_untied_bf16"),
@@ -228,11 +247,11 @@ for (const kind of ["akl", "fkl"]) {
       adam: { betas: c.adam_betas, eps: c.adam_eps, weightDecay: c.weight_decay },
     });
     await trainLoop({
-      cfg: { ...c, output_dir: out, save_steps: -1 },
+      cfg: loopCfg,
+      run: await openRun(loopCfg, join(here, "ckd/student")),
       rows: fx.data.length,
       makeBatch: (rows) => rows.map((r) => fx.data[r]),
       backend,
-      progress: false,
     });
     const got = await readMetrics(join(out, "metrics.jsonl"));
     assertEquals(got.length, fx.metrics.length);

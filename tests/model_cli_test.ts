@@ -5,7 +5,7 @@
  * the other rows go on, seeded sampling reproducible and distinct per sample, usage errors.
  */
 import { hasGpu } from "../engine/device.ts";
-import { greedyGenerateRef, loadQwen3Ref, logProbsRef } from "../model/qwen3_ref.ts";
+import { greedyGenerateRef, loadRefModel, logProbsRef } from "../model/ref.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { assertEquals, assertMatch } from "./assert.ts";
 import { star } from "./main_test.ts";
@@ -85,7 +85,7 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       const rows = parseRows(r.stdout);
       assertEquals(rows.length, 3);
-      const ref = await loadQwen3Ref(dir);
+      const ref = await loadRefModel(dir);
       const seqs = [tok.encode(text), [151644, 77091, 198, 40, 1079], [42]];
       const want = logProbsRef(ref, seqs, { topK: 4 });
       assertEquals(rows[0].id, "t");
@@ -128,7 +128,7 @@ Deno.test({
       assertMatch(rows[2].error as string, /line 3: invalid JSON/);
       assertMatch(rows[3].error as string, /line 5: field "ids" or "text" is missing/);
       assertMatch(r.stderr, /line 2: field "ids"/);
-      const ref = await loadQwen3Ref(dir);
+      const ref = await loadRefModel(dir);
       const want = logProbsRef(ref, [[1, 2, 3], [5, 6]]);
       close(rows[0].logprobs as number[], want[0].logprobs, 2e-4, "row 1");
       close(rows[4].logprobs as number[], want[1].logprobs, 2e-4, "row 6");
@@ -165,7 +165,7 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       const rows = parseRows(r.stdout);
       assertEquals(rows.length, 2);
-      const ref = await loadQwen3Ref(dir);
+      const ref = await loadRefModel(dir);
       rows.forEach((row, i) => {
         const want = greedyGenerateRef(ref, tok.encode(prompts[i]), {
           maxNewTokens: 4,

@@ -7,7 +7,7 @@ import {
   gradNormRef,
 } from "../engine/ops/adamw.ts";
 import { createTensor, rowChunks, writeTensor } from "../engine/tensor.ts";
-import { adamwMoments, adamwStepRef } from "../train/adamw_ref.ts";
+import { adamwMoments, adamwStepRef } from "../train/optimizer_ref.ts";
 import { assertClose, assertEquals } from "./assert.ts";
 import { download, expectClose, f32, NO_GPU, randn, runGpu, TOL, upload, zeros } from "./_ops.ts";
 

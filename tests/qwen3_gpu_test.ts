@@ -1,27 +1,28 @@
 /**
- * The Qwen3 decoder on the engine against the float64 CPU model (model/qwen3_ref.ts), llm.c
+ * The Qwen3 decoder on the engine against the float64 CPU model (model/ref.ts), llm.c
  * style: log-probs, top-k, the loss and EVERY parameter gradient checked by name, on seeded
  * random models (a toy vocabulary, and the `tiny` preset with the real vocabulary); KV-cached
  * greedy decoding against recomputing the whole sequence and against the CPU model.
  */
 import { hasGpu } from "../engine/device.ts";
-import { parseQwen3Config, presetConfig, type Qwen3Config } from "../model/config.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { type ModelConfig, parseModelConfig, presetConfig } from "../model/config.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import {
   greedyGenerateRef,
   logProbsRef,
-  qwen3LossAndGradRef,
-  type Qwen3Ref,
-  randomQwen3Ref,
-} from "../model/qwen3_ref.ts";
+  lossAndGradRef,
+  randomRefModel,
+  type RefModel,
+} from "../model/ref.ts";
 import { generate } from "../model/generate.ts";
-import { loadQwen3Ref } from "../model/qwen3_ref.ts";
+import { generateRecompute, lossAndGrad } from "./_model.ts";
+import { loadRefModel } from "../model/ref.ts";
 import { initModel } from "../cli/init_model.ts";
 import { assertEquals } from "./assert.ts";
 
 const ignore = !(await hasGpu());
 
-const TOY: Qwen3Config = parseQwen3Config({
+const TOY: ModelConfig = parseModelConfig({
   architectures: ["Qwen3ForCausalLM"],
   model_type: "qwen3",
   vocab_size: 50,
@@ -40,10 +41,11 @@ const TOY: Qwen3Config = parseQwen3Config({
 });
 
 /** The reference model's values on the GPU; `chunkRows` caps the vocabulary chunks. */
-async function onGpu(ref: Qwen3Ref, trainable = false, chunkRows?: number): Promise<Qwen3Gpu> {
-  const m = await Qwen3Gpu.fromValues(ref.config, (s) => ref.params[s.name], { trainable });
-  if (chunkRows) m.maxChunkRows = chunkRows;
-  return m;
+function onGpu(ref: RefModel, trainable = false, chunkRows?: number): Promise<GpuModel> {
+  return GpuModel.fromValues(ref.config, (s) => ref.params[s.name], {
+    trainable,
+    limits: { maxChunkRows: chunkRows },
+  });
 }
 
 /** max |a - b| over max(|b|) (scale-relative), and the first index beyond `tol`. */
@@ -65,10 +67,10 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const SEQS = [[3, 17, 42, 8, 8, 1, 0, 49, 23], [5], [7, 7, 30, 2, 11, 44], [12, 9]];
 
 Deno.test({
-  name: "Qwen3Gpu.logprobs() matches the float64 model on packed sequences with top-5 (toy vocab)",
+  name: "GpuModel.logprobs() matches the float64 model on packed sequences with top-5 (toy vocab)",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref(TOY, 1, { normJitter: 0.2 });
+    const ref = randomRefModel(TOY, 1, { normJitter: 0.2 });
     const m = await onGpu(ref);
     try {
       const got = await m.logprobs(SEQS, { topK: 5 });
@@ -88,18 +90,16 @@ Deno.test({
 });
 
 async function checkGrads(
-  ref: Qwen3Ref,
+  ref: RefModel,
   seqs: number[][],
   labels?: number[][],
   chunkRows?: number,
+  onlyScoredRows = false,
 ) {
   const m = await onGpu(ref, true, chunkRows);
   try {
-    const want = qwen3LossAndGradRef(ref, seqs, labels);
-    const { Recorder } = await import("../engine/recorder.ts");
-    const rec = new Recorder(m.gpu);
-    m.zeroGrads(rec);
-    const got = await m.lossAndGrad(seqs, { labels, rec });
+    const want = lossAndGradRef(ref, seqs, labels);
+    const got = await lossAndGrad(m, seqs, { labels, onlyScoredRows });
     assertEquals(got.count, want.count);
     if (Math.abs(got.loss - want.loss) > 2e-5 * Math.max(1, Math.abs(want.loss))) {
       throw new Error(`loss ${got.loss} vs ${want.loss}`);
@@ -111,35 +111,37 @@ async function checkGrads(
       if (!(e < 2e-4)) bad.push(`${name}: relative error ${e}`);
     }
     if (bad.length) throw new Error(`gradients differ:\n${bad.join("\n")}`);
-    assertEquals(m.grads!.size, Object.keys(ref.params).length);
+    assertEquals(m.parameters().length, Object.keys(ref.params).length);
   } finally {
     m.release();
   }
 }
 
 Deno.test({
-  name: "Qwen3Gpu.lossAndGrad() gives the float64 loss and every parameter gradient (toy, tied)",
+  name: "GpuModel forward/vocab/backward give the float64 loss and every gradient (toy, tied)",
   ignore,
   fn: async () => {
-    await checkGrads(randomQwen3Ref(TOY, 2, { normJitter: 0.3 }), SEQS);
+    await checkGrads(randomRefModel(TOY, 2, { normJitter: 0.3 }), SEQS);
   },
 });
 
 Deno.test({
-  name: "Qwen3Gpu.lossAndGrad() with masked labels and an untied LM head matches by name",
+  name: "GpuModel with masked labels and an untied LM head matches every gradient by name",
   ignore,
   fn: async () => {
     const cfg = { ...TOY, tie_word_embeddings: false, num_hidden_layers: 3 };
     const labels = SEQS.map((s) => s.map((id, t) => (t < 2 ? -100 : id)));
-    await checkGrads(randomQwen3Ref(cfg, 3, { normJitter: 0.3 }), SEQS, labels);
+    await checkGrads(randomRefModel(cfg, 3, { normJitter: 0.3 }), SEQS, labels);
+    // the vocabulary pass over the scored rows only (compacted spans) gives the same
+    await checkGrads(randomRefModel(cfg, 3, { normJitter: 0.3 }), SEQS, labels, 12, true);
   },
 });
 
 Deno.test({
-  name: "Qwen3Gpu.logprobs() matches the float64 model on the tiny preset (real vocabulary)",
+  name: "GpuModel.logprobs() matches the float64 model on the tiny preset (real vocabulary)",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref(presetConfig("tiny"), 0);
+    const ref = randomRefModel(presetConfig("tiny"), 0);
     const m = await onGpu(ref);
     try {
       const seqs = [[151644, 872, 198, 9707, 11, 1879], [151643, 100, 2000, 151645]];
@@ -160,16 +162,16 @@ Deno.test({
   name: "generate() greedy with the KV cache equals recomputation and the float64 model",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref(TOY, 4, { normJitter: 0.2 });
+    const ref = randomRefModel(TOY, 4, { normJitter: 0.2 });
     const m = await onGpu(ref);
     try {
       const prompts = [[3, 17, 42], [5], [7, 7, 30, 2, 11, 44, 9]];
       const opts = { maxNewTokens: 6, temperature: 0, stopIds: [0] };
       const cached = await generate(m, prompts.map((p, i) => ({ prompt: p, example: i })), opts);
-      const recomputed = await generate(
+      const recomputed = await generateRecompute(
         m,
         prompts.map((p, i) => ({ prompt: p, example: i })),
-        { ...opts, recompute: true },
+        opts,
       );
       for (let i = 0; i < prompts.length; i++) {
         assertEquals(cached[i].ids, recomputed[i].ids);
@@ -192,10 +194,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu.packWeights() leaves log-probs, top-k and greedy tokens unchanged",
+  name: "GpuModel.packWeights() leaves log-probs, top-k and greedy tokens unchanged",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref({ ...TOY, tie_word_embeddings: false }, 5, { normJitter: 0.2 });
+    const ref = randomRefModel({ ...TOY, tie_word_embeddings: false }, 5, { normJitter: 0.2 });
     const m = await onGpu(ref);
     try {
       const before = await m.logprobs(SEQS, { topK: 3 });
@@ -218,7 +220,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Qwen3Gpu.load() keeps f16 and bf16 checkpoints in their dtype and scores like the f32 model",
+    "GpuModel.load() keeps f16 and bf16 checkpoints in their dtype and scores like the f32 model",
   ignore,
   fn: async () => {
     for (const dtype of ["f16", "bf16"]) {
@@ -226,12 +228,12 @@ Deno.test({
       try {
         // sharded on purpose: a small shard size spreads the tensors over several files
         await initModel({ config: TOY, output: dir, seed: 8, dtype, maxShardBytes: 4000 });
-        const ref = await loadQwen3Ref(dir); // the stored values, widened to float64
-        const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+        const ref = await loadRefModel(dir); // the stored values, widened to float64
+        const m = await GpuModel.load(dir, { precision: "checkpoint" });
         try {
-          assertEquals(m.w("model.layers.1.mlp.down_proj.weight").dtype, dtype);
-          assertEquals(m.w("model.embed_tokens.weight").dtype, dtype);
-          assertEquals(m.w("model.norm.weight").dtype, "f32");
+          assertEquals(m.weights.w("model.layers.1.mlp.down_proj.weight").dtype, dtype);
+          assertEquals(m.weights.w("model.embed_tokens.weight").dtype, dtype);
+          assertEquals(m.weights.w("model.norm.weight").dtype, "f32");
           const got = await m.logprobs(SEQS);
           const want = logProbsRef(ref, SEQS);
           for (let s = 0; s < SEQS.length; s++) {
@@ -249,7 +251,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu.load() names the tensor of a mismatched checkpoint",
+  name: "GpuModel.load() names the tensor of a mismatched checkpoint",
   ignore,
   fn: async () => {
     const dir = await Deno.makeTempDir();
@@ -260,7 +262,7 @@ Deno.test({
       await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
       let msg = "";
       try {
-        await Qwen3Gpu.load(dir);
+        await GpuModel.load(dir);
       } catch (e) {
         msg = (e as Error).message;
       }
@@ -274,12 +276,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu over several vocabulary chunks: log-probs, top-k, loss and every gradient",
+  name: "GpuModel over several vocabulary chunks: log-probs, top-k, loss and every gradient",
   ignore,
   fn: async () => {
     // 50 ids in chunks of at most 12 rows: the online lse, top-k merge, dX accumulation and the
     // per-chunk LM-head gradients all cross chunk boundaries
-    const ref = randomQwen3Ref({ ...TOY, tie_word_embeddings: false }, 6, { normJitter: 0.3 });
+    const ref = randomRefModel({ ...TOY, tie_word_embeddings: false }, 6, { normJitter: 0.3 });
     const m = await onGpu(ref, false, 12);
     try {
       const got = await m.logprobs(SEQS, { topK: 20 });
@@ -295,7 +297,7 @@ Deno.test({
     } finally {
       m.release();
     }
-    await checkGrads(randomQwen3Ref(TOY, 7, { normJitter: 0.3 }), SEQS, undefined, 12);
+    await checkGrads(randomRefModel(TOY, 7, { normJitter: 0.3 }), SEQS, undefined, 12);
   },
 });
 
@@ -303,7 +305,7 @@ Deno.test({
   name: "generate() samples of one prompt share its prefill and equal recomputation (seeded)",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref(TOY, 9, { normJitter: 0.2 });
+    const ref = randomRefModel(TOY, 9, { normJitter: 0.2 });
     const m = await onGpu(ref);
     try {
       const a = [3, 17, 42, 8], b = [5, 6];
@@ -316,7 +318,7 @@ Deno.test({
       ];
       const opts = { maxNewTokens: 7, temperature: 0.9, topK: 30, seed: 4, stopIds: [] };
       const shared = await generate(m, reqs, opts);
-      const recomputed = await generate(m, reqs, { ...opts, recompute: true });
+      const recomputed = await generateRecompute(m, reqs, opts);
       const alone = [];
       for (const r of reqs) alone.push((await generate(m, [r], opts))[0]);
       for (let i = 0; i < reqs.length; i++) {
@@ -334,64 +336,26 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu.runObjective() with a caller's loss over chunks gives its top-k, loss and grads",
+  name: "Forward.vocab() with top-k and log-prob objectives together over chunks, then backward",
   ignore,
   fn: async () => {
-    const { createTensor } = await import("../engine/tensor.ts");
-    const { crossEntropyBackward, crossEntropyForward, IGNORE_INDEX } = await import(
-      "../engine/ops/cross_entropy.ts"
-    );
-    const { topkChunk, topkFinish } = await import("../engine/ops/topk.ts");
-    const ref = randomQwen3Ref(TOY, 10, { normJitter: 0.3 });
+    const ref = randomRefModel(TOY, 10, { normJitter: 0.3 });
     const m = await onGpu(ref, true, 12);
     try {
-      const gpu = m.gpu, T = SEQS.flat().length, K = 3;
-      // targets and weights of next-token CE, laid out as the packed rows
-      const tg: number[] = [], w: number[] = [];
-      for (const s of SEQS) {
-        s.forEach((_, t) => tg.push(t + 1 < s.length ? s[t + 1] : IGNORE_INDEX));
-      }
-      const count = tg.filter((x) => x !== IGNORE_INDEX).length;
-      for (const x of tg) w.push(x === IGNORE_INDEX ? 0 : 1 / count);
-      const targets = createTensor(gpu, { shape: [T], dtype: "u32", label: "t", data: tg });
-      const dLoss = createTensor(gpu, { shape: [T], dtype: "f32", label: "w", data: w });
-      const loss = createTensor(gpu, { shape: [T], dtype: "f32", label: "loss" });
-      const vals = createTensor(gpu, { shape: [T, K], dtype: "f32", label: "vals" });
-      const ids = createTensor(gpu, { shape: [T, K], dtype: "u32", label: "ids" });
-      let stats: typeof loss | undefined;
       const { Recorder } = await import("../engine/recorder.ts");
-      const rec = new Recorder(gpu);
-      m.zeroGrads(rec);
-      const r = await m.runObjective(SEQS, {
-        forward: (a) => {
-          stats = a.stats;
-          topkChunk(a.rec, {
-            vals,
-            ids,
-            x: a.logits,
-            colStart: a.start,
-            k: K,
-            first: a.index === 0,
-            rows: a.rows,
-            cols: a.cols,
-          });
-        },
-        finish: (rc, rows) => topkFinish(rc, { vals, stats: stats!, rows, k: K }),
-        backward: (a) => {
-          const chunk = {
-            x: a.logits,
-            colStart: a.start,
-            stats: a.stats,
-            targets,
-            rows: a.rows,
-            cols: a.cols,
-          };
-          crossEntropyForward(a.rec, { ...chunk, loss });
-          crossEntropyBackward(a.rec, { ...chunk, dLoss, dx: a.dlogits });
-        },
-      }, { backward: true, read: [vals, ids, loss], rec });
-      const [gv, gi, gl] = r.read;
-      const want = qwen3LossAndGradRef(ref, SEQS);
+      const { readMany } = await import("../engine/readback.ts");
+      const { IGNORE_INDEX, TokenLogprobs, TopK } = await import("../model/objectives.ts");
+      const T = SEQS.flat().length, K = 3;
+      const tg = SEQS.flatMap((s) => s.map((_, t) => (t + 1 < s.length ? s[t + 1] : IGNORE_INDEX)));
+      const count = tg.filter((x) => x !== IGNORE_INDEX).length;
+      const lp = new TokenLogprobs(m.gpu, T), top = new TopK(m.gpu, T, K);
+      lp.write(tg, tg.map((x) => (x === IGNORE_INDEX ? 0 : 1 / count)));
+      const rec = new Recorder(m.gpu);
+      const f = m.forward(rec, SEQS, { train: true });
+      f.backward(f.vocab([top, lp]), lp);
+      const [gv, gi, gl] = await readMany(rec, [top.vals, top.ids, lp.logprobs]);
+      f.release();
+      const want = lossAndGradRef(ref, SEQS);
       const lps = logProbsRef(ref, SEQS, { topK: K });
       let row = 0, lossSum = 0;
       SEQS.forEach((s, si) => {
@@ -402,8 +366,8 @@ Deno.test({
           );
           const e = maxAbs(gv.subarray((row + t) * K, (row + t + 1) * K), lps[si].topkLogprobs![t]);
           if (e > 2e-4) throw new Error(`top-k error ${e}`);
-          lossSum += gl[row + t];
-          if (Math.abs(r.logprobs[row + t] - lps[si].logprobs[t]) > 2e-4) throw new Error("lp");
+          if (Math.abs(gl[row + t] - lps[si].logprobs[t]) > 2e-4) throw new Error("log-prob");
+          lossSum -= gl[row + t];
         }
         row += s.length;
       });
@@ -412,6 +376,8 @@ Deno.test({
         const e = relErr(await m.readGrad(name), want.grads[name]);
         if (!(e < 2e-4)) throw new Error(`${name}: relative error ${e}`);
       }
+      lp.release();
+      top.release();
     } finally {
       m.release();
     }
@@ -422,10 +388,11 @@ Deno.test({
   name: "generate() prefills prompts longer than maxTokens() in pieces, with the same tokens",
   ignore,
   fn: async () => {
-    const ref = randomQwen3Ref(TOY, 11, { normJitter: 0.2 });
-    const m = await onGpu(ref);
+    const ref = randomRefModel(TOY, 11, { normJitter: 0.2 });
+    const m = await GpuModel.fromValues(ref.config, (s) => ref.params[s.name], {
+      limits: { maxTokens: 5 },
+    });
     try {
-      m.maxTokensCap = 5;
       const prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [16, 17], [
         18,
         19,

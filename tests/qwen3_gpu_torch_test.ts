@@ -1,6 +1,6 @@
 /**
  * The GPU Qwen3 against the independent torch float64 Qwen3 (fixtures of tests/reference/
- * qwen3_torch.py): log-probs, top-k, loss, every gradient by name and greedy decoding, loaded
+ * qwen_torch.py): log-probs, top-k, loss, every gradient by name and greedy decoding, loaded
  * from the committed checkpoints (a tied f32 model in three shards; an untied bf16 model, kept
  * in bf16 for inference and widened to f32 for training), from a freshly written `tiny` preset,
  * and from the exact Qwen3-0.6B shape (about 30 s and 4 GB here).
@@ -8,14 +8,22 @@
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
 import { presetConfig } from "../model/config.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import { generate } from "../model/generate.ts";
-import { Recorder } from "../engine/recorder.ts";
+import { lossAndGrad } from "./_model.ts";
 import { initModel } from "../cli/init_model.ts";
 import { assertEquals } from "./assert.ts";
 
 const ignore = !(await hasGpu());
-const DIR = new URL("./testdata/qwen3/", import.meta.url).pathname;
+const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
+const DIR = join(TESTDATA, "qwen3");
+/** Fixtures by architecture: Qwen3, and Qwen2 (q/k/v biases, no q/k norm). */
+const FIXTURES = [
+  ["qwen3", "toy_tied"],
+  ["qwen3", "toy_untied_bf16"],
+  ["qwen2", "toy_tied"],
+  ["qwen2", "toy_untied_bf16"],
+] as const;
 
 interface TorchFixture {
   seqs: number[][];
@@ -27,8 +35,8 @@ interface TorchFixture {
   greedy: { ids: number[]; logprobs: number[] }[];
 }
 
-const fixture = async (name: string): Promise<TorchFixture> =>
-  JSON.parse(await Deno.readTextFile(join(DIR, `${name}.torch.json`)));
+const fixture = async (path: string): Promise<TorchFixture> =>
+  JSON.parse(await Deno.readTextFile(`${path}.torch.json`));
 
 function within(got: number[], want: number[], tol: number, what: string) {
   assertEquals(got.length, want.length, `${what}: length`);
@@ -38,7 +46,7 @@ function within(got: number[], want: number[], tol: number, what: string) {
 }
 
 /** Log-probs, top-k and greedy decoding (KV cache) of a loaded model against the fixture. */
-async function checkInference(m: Qwen3Gpu, fx: TorchFixture, tol: number) {
+async function checkInference(m: GpuModel, fx: TorchFixture, tol: number) {
   const K = fx.results[0].topk_ids[0].length;
   const got = await m.logprobs(fx.seqs, { topK: K });
   fx.seqs.forEach((_, s) => {
@@ -57,14 +65,15 @@ async function checkInference(m: Qwen3Gpu, fx: TorchFixture, tol: number) {
   });
 }
 
-for (const name of ["toy_tied", "toy_untied_bf16"]) {
+for (const [family, file] of FIXTURES) {
+  const path = join(TESTDATA, family, file), name = `${family} ${file}`;
   Deno.test({
-    name: `Qwen3Gpu.load() of ${name} (kept in its dtype) matches torch log-probs, top-k, greedy`,
+    name: `GpuModel.load() of ${name} (kept in its dtype) matches torch log-probs, top-k, greedy`,
     ignore,
     fn: async () => {
-      const m = await Qwen3Gpu.load(join(DIR, name), { precision: "checkpoint" });
+      const m = await GpuModel.load(path, { precision: "checkpoint" });
       try {
-        await checkInference(m, await fixture(name), 2e-4);
+        await checkInference(m, await fixture(path), 2e-4);
       } finally {
         m.release();
       }
@@ -72,18 +81,19 @@ for (const name of ["toy_tied", "toy_untied_bf16"]) {
   });
 
   Deno.test({
-    name: `Qwen3Gpu.lossAndGrad() on ${name} matches torch autograd loss and every gradient`,
+    name: `GpuModel forward/vocab/backward on ${name} match torch autograd loss and every gradient`,
     ignore,
     fn: async () => {
-      const fx = await fixture(name);
-      const m = await Qwen3Gpu.load(join(DIR, name), { trainable: true });
+      const fx = await fixture(path);
+      const m = await GpuModel.load(path, { trainable: true });
       try {
-        const rec = new Recorder(m.gpu);
-        m.zeroGrads(rec);
-        const r = await m.lossAndGrad(fx.seqs, { labels: fx.labels, rec });
+        const r = await lossAndGrad(m, fx.seqs, { labels: fx.labels });
         assertEquals(r.count, fx.count);
         within([r.loss], [fx.loss], 2e-5 * Math.max(1, fx.loss), "loss");
-        assertEquals([...m.grads!.keys()].toSorted(), Object.keys(fx.grads!).toSorted());
+        assertEquals(
+          m.parameters().map((p) => p.name).toSorted(),
+          Object.keys(fx.grads!).toSorted(),
+        );
         for (const [n, want] of Object.entries(fx.grads!)) {
           const g = await m.readGrad(n);
           const scale = Math.max(1e-12, ...want.map(Math.abs));
@@ -97,15 +107,15 @@ for (const name of ["toy_tied", "toy_untied_bf16"]) {
 }
 
 Deno.test({
-  name: "Qwen3Gpu on a freshly written tiny preset (seed 0) matches torch float64",
+  name: "GpuModel on a freshly written tiny preset (seed 0) matches torch float64",
   ignore,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
       await initModel({ config: presetConfig("tiny"), output: dir, seed: 0 });
-      const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+      const m = await GpuModel.load(dir, { precision: "checkpoint" });
       try {
-        await checkInference(m, await fixture("tiny_seed0"), 2e-4);
+        await checkInference(m, await fixture(join(DIR, "tiny_seed0")), 2e-4);
       } finally {
         m.release();
       }
@@ -116,16 +126,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu on the qwen3-0.6b preset (seed 0, bf16 kept, packed) matches torch to 2e-3",
+  name: "GpuModel on the qwen3-0.6b preset (seed 0, bf16 kept, packed) matches torch to 2e-3",
   ignore,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
       await initModel({ config: presetConfig("qwen3-0.6b"), output: dir, seed: 0 });
-      const m = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+      const m = await GpuModel.load(dir, { precision: "checkpoint" });
       try {
         await m.packWeights();
-        await checkInference(m, await fixture("qwen3-0.6b_seed0_bf16"), 2e-3);
+        await checkInference(m, await fixture(join(DIR, "qwen3-0.6b_seed0_bf16")), 2e-3);
       } finally {
         m.release();
       }
@@ -136,18 +146,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Qwen3Gpu.save() writes back the loaded tensors bit for bit (f32 shards, bf16 kept)",
+  name: "GpuModel.save() writes back the loaded tensors bit for bit (f32 shards, bf16 kept)",
   ignore,
   fn: async () => {
     const { Checkpoint } = await import("../model/safetensors.ts");
     for (
-      const [name, opts] of [["toy_tied", { trainable: true }], ["toy_untied_bf16", {}]] as const
+      const [name, opts] of [
+        ["qwen3/toy_tied", { trainable: true }],
+        ["qwen3/toy_untied_bf16", {}],
+        ["qwen2/toy_untied_bf16", {}],
+      ] as const
     ) {
-      const src = join(DIR, name);
-      const m = await Qwen3Gpu.load(src, { precision: "checkpoint", ...opts });
+      const src = join(TESTDATA, name);
+      const m = await GpuModel.load(src, { precision: "checkpoint", ...opts });
       const out = await Deno.makeTempDir();
       try {
-        await m.save(out, { dtype: name === "toy_tied" ? "f32" : "bf16" });
+        await m.save(out, { dtype: name === "qwen3/toy_tied" ? "f32" : "bf16" });
         const a = await Checkpoint.open(src), b = await Checkpoint.open(out);
         try {
           assertEquals([...b.tensors.keys()].toSorted(), [...a.tensors.keys()].toSorted());

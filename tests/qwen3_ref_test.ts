@@ -1,21 +1,21 @@
 import { assertClose, assertEquals, assertOk } from "./assert.ts";
-import { parseQwen3Config, type Qwen3Config } from "../model/config.ts";
+import { type ModelConfig, parseModelConfig } from "../model/config.ts";
 import {
   crossEntropyRef,
+  forwardRef,
   greedyGenerateRef,
   IGNORE_INDEX,
   logProbsRef,
-  qwen3ForwardRef,
-  qwen3LossAndGradRef,
-  type Qwen3Ref,
-  randomQwen3Ref,
+  lossAndGradRef,
+  randomRefModel,
+  type RefModel,
   topK,
-} from "../model/qwen3_ref.ts";
-import { qwen3WeightSpecs } from "../model/weights.ts";
+} from "../model/ref.ts";
+import { weightSpecs } from "../model/weights.ts";
 
 /** A toy Qwen3: vocab 37, 2 layers, 4 query heads sharing 2 kv heads, head_dim 8. */
-function toyConfig(tied: boolean): Qwen3Config {
-  return parseQwen3Config({
+function toyConfig(tied: boolean): ModelConfig {
+  return parseModelConfig({
     model_type: "qwen3",
     vocab_size: 37,
     hidden_size: 16,
@@ -32,20 +32,20 @@ function toyConfig(tied: boolean): Qwen3Config {
 const seqs = [[3, 17, 5, 36, 0, 9], [12, 12, 4]];
 const labels = [[IGNORE_INDEX, IGNORE_INDEX, 5, 36, IGNORE_INDEX, 9], [12, 12, 4]];
 
-function lossOf(model: Qwen3Ref): number {
-  const f = qwen3ForwardRef(model, seqs);
+function lossOf(model: RefModel): number {
+  const f = forwardRef(model, seqs);
   return crossEntropyRef(f, model.config.vocab_size, labels).loss;
 }
 
 for (const tied of [true, false]) {
-  Deno.test(`qwen3BackwardRef() matches central finite differences for every parameter (tied=${tied})`, () => {
+  Deno.test(`backwardRef() matches central finite differences for every parameter (tied=${tied})`, () => {
     // large weights and jittered norms so every term matters
-    const model = randomQwen3Ref(toyConfig(tied), 11, { std: 0.5, normJitter: 0.3 });
-    const { grads, count } = qwen3LossAndGradRef(model, seqs, labels);
+    const model = randomRefModel(toyConfig(tied), 11, { std: 0.5, normJitter: 0.3 });
+    const { grads, count } = lossAndGradRef(model, seqs, labels);
     assertEquals(count, 5);
     const h = 1e-5;
     let checked = 0;
-    for (const spec of qwen3WeightSpecs(model.config)) {
+    for (const spec of weightSpecs(model.config)) {
       const p = model.params[spec.name];
       const g = grads[spec.name];
       // a few entries per tensor, plus for the embedding: a row used only as an input (3),
@@ -71,22 +71,22 @@ for (const tied of [true, false]) {
   });
 }
 
-Deno.test("qwen3ForwardRef() on packed sequences equals each sequence run alone", () => {
-  const model = randomQwen3Ref(toyConfig(true), 5, { std: 0.3 });
-  const both = qwen3ForwardRef(model, seqs);
+Deno.test("forwardRef() on packed sequences equals each sequence run alone", () => {
+  const model = randomRefModel(toyConfig(true), 5, { std: 0.3 });
+  const both = forwardRef(model, seqs);
   const V = model.config.vocab_size;
   for (let s = 0; s < seqs.length; s++) {
-    const alone = qwen3ForwardRef(model, [seqs[s]]);
+    const alone = forwardRef(model, [seqs[s]]);
     const off = both.offsets[s] * V;
     assertClose(both.logits.subarray(off, off + seqs[s].length * V), alone.logits, { atol: 1e-12 });
   }
 });
 
 Deno.test("logProbsRef() gives log p(ids[t+1] | ids[..t]) and sorted top-k", () => {
-  const model = randomQwen3Ref(toyConfig(false), 9, { std: 0.3 });
+  const model = randomRefModel(toyConfig(false), 9, { std: 0.3 });
   const [r] = logProbsRef(model, [seqs[0]], { topK: 4 });
   assertEquals(r.logprobs.length, seqs[0].length - 1);
-  const f = qwen3ForwardRef(model, [seqs[0]]);
+  const f = forwardRef(model, [seqs[0]]);
   const V = model.config.vocab_size;
   for (let t = 0; t + 1 < seqs[0].length; t++) {
     const row = [...f.logits.subarray(t * V, t * V + V)];
@@ -99,7 +99,7 @@ Deno.test("logProbsRef() gives log p(ids[t+1] | ids[..t]) and sorted top-k", () 
 });
 
 Deno.test("greedyGenerateRef() with a KV cache gives the tokens and log-probs of full recompute", () => {
-  const model = randomQwen3Ref(toyConfig(true), 21, { std: 0.4, normJitter: 0.2 });
+  const model = randomRefModel(toyConfig(true), 21, { std: 0.4, normJitter: 0.2 });
   for (const prompt of [[1], [4, 8, 15, 16, 23]]) {
     const a = greedyGenerateRef(model, prompt, { maxNewTokens: 12 });
     const b = greedyGenerateRef(model, prompt, { maxNewTokens: 12, useCache: true });

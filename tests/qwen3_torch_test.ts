@@ -1,21 +1,25 @@
 /**
- * The float64 CPU Qwen3 against an independent torch float64 Qwen3 (tests/reference/
- * qwen3_torch.py, autograd gradients), on checkpoints written by `star init-model`: a tied
- * f32 model stored in three shards, and an untied bf16 model with 4:1 grouped-query attention.
+ * The float64 CPU model against an independent torch float64 Qwen3 / Qwen2 (tests/reference/
+ * qwen_torch.py, autograd gradients), on checkpoints written by `star init-model`: a tied
+ * f32 Qwen3 stored in three shards and an untied bf16 Qwen3 with 4:1 grouped-query attention;
+ * a tied f32 Qwen2 and an untied bf16 Qwen2 (3:1), both with non-zero q/k/v biases.
  */
 import { assertClose, assertEquals } from "./assert.ts";
 import { join } from "node:path";
-import {
-  greedyGenerateRef,
-  loadQwen3Ref,
-  logProbsRef,
-  qwen3LossAndGradRef,
-} from "../model/qwen3_ref.ts";
-import { qwen3WeightSpecs } from "../model/weights.ts";
+import { greedyGenerateRef, loadRefModel, logProbsRef, lossAndGradRef } from "../model/ref.ts";
+import { weightSpecs } from "../model/weights.ts";
 import { presetConfig } from "../model/config.ts";
 import { initModel } from "../cli/init_model.ts";
 
-const DIR = new URL("./testdata/qwen3/", import.meta.url).pathname;
+const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
+/** Fixtures by architecture: Qwen3, and Qwen2 (q/k/v biases, no q/k norm). */
+const FIXTURES = [
+  ["qwen3", "toy_tied"],
+  ["qwen3", "toy_untied_bf16"],
+  ["qwen2", "toy_tied"],
+  ["qwen2", "toy_untied_bf16"],
+] as const;
+const DIR = join(TESTDATA, "qwen3");
 
 interface TorchFixture {
   seqs: number[][];
@@ -27,9 +31,10 @@ interface TorchFixture {
   greedy: { ids: number[]; logprobs: number[] }[];
 }
 
-for (const name of ["toy_tied", "toy_untied_bf16"]) {
-  const fx: TorchFixture = JSON.parse(await Deno.readTextFile(join(DIR, `${name}.torch.json`)));
-  const model = await loadQwen3Ref(join(DIR, name));
+for (const [family, file] of FIXTURES) {
+  const dir = join(TESTDATA, family), name = `${family} ${file}`;
+  const fx: TorchFixture = JSON.parse(await Deno.readTextFile(join(dir, `${file}.torch.json`)));
+  const model = await loadRefModel(join(dir, file));
 
   Deno.test(`logProbsRef() matches torch float64 log-probs and top-k on ${name}`, () => {
     const K = fx.results[0].topk_ids[0].length;
@@ -41,11 +46,11 @@ for (const name of ["toy_tied", "toy_untied_bf16"]) {
     }
   });
 
-  Deno.test(`qwen3LossAndGradRef() matches torch autograd loss and every gradient on ${name}`, () => {
-    const { loss, count, grads } = qwen3LossAndGradRef(model, fx.seqs, fx.labels);
+  Deno.test(`lossAndGradRef() matches torch autograd loss and every gradient on ${name}`, () => {
+    const { loss, count, grads } = lossAndGradRef(model, fx.seqs, fx.labels);
     assertEquals(count, fx.count);
     assertClose(loss, fx.loss, { atol: 1e-10 });
-    const names = qwen3WeightSpecs(model.config).map((s) => s.name);
+    const names = weightSpecs(model.config).map((s) => s.name);
     assertEquals(names.toSorted(), Object.keys(fx.grads).toSorted());
     for (const n of names) assertClose(grads[n], fx.grads[n], { atol: 1e-10, rtol: 1e-7, msg: n });
   });
@@ -75,7 +80,7 @@ Deno.test("logProbsRef() on a freshly written tiny preset (seed 0) matches torch
   const dir = await Deno.makeTempDir();
   try {
     await initModel({ config: presetConfig("tiny"), output: dir, seed: 0 });
-    const model = await loadQwen3Ref(dir);
+    const model = await loadRefModel(dir);
     const got = logProbsRef(model, fx.seqs, { topK: 5 });
     for (let s = 0; s < fx.seqs.length; s++) {
       assertClose(got[s].logprobs, fx.results[s].logprobs, { atol: 1e-10, msg: `seq ${s}` });
@@ -105,7 +110,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       await initModel({ config: presetConfig("qwen3-0.6b"), output: dir, seed: 0 });
-      const model = await loadQwen3Ref(dir);
+      const model = await loadRefModel(dir);
       const [got] = logProbsRef(model, fx.seqs, { topK: 5 });
       assertClose(got.logprobs, fx.results[0].logprobs, { atol: 1e-9 });
       assertEquals(got.topkIds, fx.results[0].topk_ids);

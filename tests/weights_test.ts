@@ -1,6 +1,6 @@
 import { assertClose, assertEquals, assertMatch, assertOk, assertRejects } from "./assert.ts";
 import { join } from "node:path";
-import { parseQwen3Config, type Qwen3Config } from "../model/config.ts";
+import { type ModelConfig, parseModelConfig } from "../model/config.ts";
 import {
   bf16ToF32,
   Checkpoint,
@@ -9,18 +9,18 @@ import {
   type TensorSpec,
   writeCheckpoint,
 } from "../model/safetensors.ts";
-import { loadQwen3Ref, randomQwen3Ref } from "../model/qwen3_ref.ts";
+import { loadRefModel, randomRefModel } from "../model/ref.ts";
 import {
   loadWeights,
-  qwen3WeightSpecs,
   randomWeightChunks,
   randomWeightF32,
   type WeightSpec,
+  weightSpecs,
 } from "../model/weights.ts";
 import { initModel } from "../cli/init_model.ts";
 
-const toy = (tied: boolean): Qwen3Config =>
-  parseQwen3Config({
+const toy = (tied: boolean): ModelConfig =>
+  parseModelConfig({
     model_type: "qwen3",
     vocab_size: 11,
     hidden_size: 8,
@@ -32,8 +32,8 @@ const toy = (tied: boolean): Qwen3Config =>
     tie_word_embeddings: tied,
   });
 
-Deno.test("qwen3WeightSpecs() lists transformers' Qwen3 tensor names and shapes", () => {
-  const specs = qwen3WeightSpecs(toy(false));
+Deno.test("weightSpecs() lists transformers' Qwen3 tensor names and shapes", () => {
+  const specs = weightSpecs(toy(false));
   assertEquals(specs.length, 1 + 2 * 11 + 1 + 1);
   const byName = Object.fromEntries(specs.map((s) => [s.name, s.shape]));
   assertEquals(byName["model.embed_tokens.weight"], [11, 8]);
@@ -44,14 +44,14 @@ Deno.test("qwen3WeightSpecs() lists transformers' Qwen3 tensor names and shapes"
   assertEquals(byName["model.layers.0.mlp.down_proj.weight"], [8, 12]);
   assertEquals(byName["model.layers.0.post_attention_layernorm.weight"], [8]);
   assertEquals(byName["lm_head.weight"], [11, 8]);
-  assertEquals(qwen3WeightSpecs(toy(true)).some((s) => s.name === "lm_head.weight"), false);
+  assertEquals(weightSpecs(toy(true)).some((s) => s.name === "lm_head.weight"), false);
 });
 
 /** Writes the toy's tensors, with `edit` applied to the list, into a fresh directory. */
-async function writeEdited(c: Qwen3Config, edit: (specs: TensorSpec[]) => TensorSpec[]) {
+async function writeEdited(c: ModelConfig, edit: (specs: TensorSpec[]) => TensorSpec[]) {
   const dir = await Deno.makeTempDir();
   const specs = edit(
-    qwen3WeightSpecs(c).map((s) => ({ name: s.name, dtype: "F32", shape: s.shape })),
+    weightSpecs(c).map((s) => ({ name: s.name, dtype: "F32", shape: s.shape })),
   );
   await writeCheckpoint(
     dir,
@@ -96,7 +96,7 @@ Deno.test("loadWeights() names a missing tensor, a wrong shape and an unexpected
         for await (const _ of loadWeights(ck, c)) { /* drain */ }
       }, CheckpointError);
       assertMatch(err.message, re, what);
-      assertMatch(err.message, /does not match its Qwen3 config/);
+      assertMatch(err.message, /does not match its qwen3 config/);
     } finally {
       ck.close();
       await Deno.remove(dir, { recursive: true });
@@ -118,7 +118,7 @@ Deno.test("loadWeights() accepts a tied model's redundant lm_head.weight and rot
       names.push(spec.name);
       assertEquals(data.length, spec.shape.reduce((a, b) => a * b, 1));
     }
-    assertEquals(names, qwen3WeightSpecs(c).map((s) => s.name));
+    assertEquals(names, weightSpecs(c).map((s) => s.name));
   } finally {
     ck.close();
     await Deno.remove(dir, { recursive: true });
@@ -166,17 +166,17 @@ Deno.test("initModel() stores the same seeded weights in f32, bf16 (rounded) and
       maxShardBytes: 600,
     });
     assertOk(r.files.length > 3, `expected shards, got ${r.files}`);
-    const ref = randomQwen3Ref(c, 5);
-    const [a, b, s] = await Promise.all([f32Dir, bfDir, shDir].map(loadQwen3Ref));
+    const ref = randomRefModel(c, 5);
+    const [a, b, s] = await Promise.all([f32Dir, bfDir, shDir].map(loadRefModel));
     assertEquals(b.config.torch_dtype, "bfloat16");
-    for (const spec of qwen3WeightSpecs(c)) {
+    for (const spec of weightSpecs(c)) {
       assertEquals([...a.params[spec.name]], [...ref.params[spec.name]], spec.name);
       assertEquals([...s.params[spec.name]], [...ref.params[spec.name]], spec.name);
       const rounded = bf16ToF32(f32ToBf16(Float32Array.from(ref.params[spec.name])));
       assertEquals([...b.params[spec.name]], [...rounded], spec.name);
     }
     // and a different seed gives different weights
-    const other = randomQwen3Ref(c, 6);
+    const other = randomRefModel(c, 6);
     assertOk(
       other.params["model.embed_tokens.weight"][0] !== ref.params["model.embed_tokens.weight"][0],
     );

@@ -9,8 +9,9 @@
  * and times two forward+backward steps over N tokens (two packed sequences).
  */
 import { checkErrors, getGpu } from "../engine/device.ts";
-import { Qwen3Gpu } from "../model/qwen3_gpu.ts";
+import { GpuModel } from "../model/gpu_model.ts";
 import { argmax } from "../model/sampling.ts";
+import { lossAndGrad } from "../tests/_model.ts";
 
 const [dir, tokensArg = "32", decodeArg = "8"] = Deno.args;
 if (!dir) throw new Error("usage: tools/qwen3_speed.ts DIR [TOKENS] [DECODE]");
@@ -28,10 +29,10 @@ const gpu = await getGpu();
 console.log(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.vendor})`);
 console.log(`load average before: ${loadavg()}`);
 let t = performance.now();
-const model = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+const model = await GpuModel.load(dir, { precision: "checkpoint" });
 await checkErrors(gpu);
 const loadS = (performance.now() - t) / 1000;
-const dtype = model.w("model.layers.0.mlp.up_proj.weight").dtype;
+const dtype = model.weights.w("model.layers.0.mlp.up_proj.weight").dtype;
 console.log(
   `load: ${loadS.toFixed(2)} s (linear weights ${dtype}), peak RSS ${peakRssMiB().toFixed(0)} MiB`,
 );
@@ -60,7 +61,7 @@ for (const label of ["score (cold)", "score (warm)"]) {
 
 const cache = model.newCache(1, tokens + decode + 1);
 t = performance.now();
-let rows = await model.forwardCached(cache, [{ slot: 0, ids }]);
+let rows = await model.lastLogits(cache, [{ slot: 0, ids }]);
 const prefillS = (performance.now() - t) / 1000;
 console.log(
   `prefill into the cache: ${tokens} tokens in ${prefillS.toFixed(2)} s = ${
@@ -73,7 +74,7 @@ for (let i = 0; i < decode; i++) {
   const next = argmax(rows[0]);
   out.push(next);
   t = performance.now();
-  rows = await model.forwardCached(cache, [{ slot: 0, ids: [next] }]);
+  rows = await model.lastLogits(cache, [{ slot: 0, ids: [next] }]);
   times.push((performance.now() - t) / 1000);
 }
 const mean = times.reduce((a, b) => a + b, 0) / times.length;
@@ -83,19 +84,19 @@ console.log(
 );
 console.log(`greedy ids: ${out.join(" ")}`);
 console.log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB; load average after: ${loadavg()}`);
-model.releaseCache(cache);
+cache.release();
 
 const batch = Number(Deno.env.get("STAR_DECODE_BATCH") ?? "0");
 if (batch > 1) {
   // B sequences decoded together: the prompt prefilled once and copied to every slot
   const bc = model.newCache(batch, tokens + decode + 1);
-  let first = await model.forwardCached(bc, [{ slot: 0, ids }]);
-  model.copySlots(bc, Array.from({ length: batch - 1 }, (_, i) => ({ from: 0, to: i + 1 })));
+  let first = await model.lastLogits(bc, [{ slot: 0, ids }]);
+  bc.copySlots(Array.from({ length: batch - 1 }, (_, i) => ({ from: 0, to: i + 1 })));
   let next = Array.from({ length: batch }, () => argmax(first[0]));
   const bt: number[] = [];
   for (let i = 0; i < decode; i++) {
     t = performance.now();
-    first = await model.forwardCached(bc, next.map((id, s) => ({ slot: s, ids: [id] })));
+    first = await model.lastLogits(bc, next.map((id, s) => ({ slot: s, ids: [id] })));
     bt.push((performance.now() - t) / 1000);
     next = first.map((r) => argmax(r));
   }
@@ -104,14 +105,14 @@ if (batch > 1) {
     `decode x${batch}: ${m.toFixed(3)} s/step = ${(batch / m).toFixed(2)} tokens/s ` +
       `(per step: ${bt.map((x) => x.toFixed(2)).join(", ")})`,
   );
-  model.releaseCache(bc);
+  bc.release();
 }
 model.release();
 
 const trainTokens = Number(Deno.env.get("STAR_TRAIN_TOKENS") ?? "0");
 if (trainTokens > 0) {
   t = performance.now();
-  const tm = await Qwen3Gpu.load(dir, { trainable: true });
+  const tm = await GpuModel.load(dir, { trainable: true });
   await checkErrors(gpu);
   console.log(
     `trainable load (f32 weights + gradients): ${((performance.now() - t) / 1000).toFixed(2)} s`,
@@ -122,11 +123,8 @@ if (trainTokens > 0) {
     Array.from({ length: trainTokens - half }, (_, i) => (i * 17 + 3) % V),
   ];
   for (const label of ["train step (cold)", "train step (warm)"]) {
-    const { Recorder } = await import("../engine/recorder.ts");
-    const rec = new Recorder(gpu);
-    tm.zeroGrads(rec);
     t = performance.now();
-    const r = await tm.lossAndGrad(seqs, { rec });
+    const r = await lossAndGrad(tm, seqs);
     const s = (performance.now() - t) / 1000;
     console.log(
       `${label}: ${trainTokens} tokens forward+backward in ${s.toFixed(2)} s = ` +

@@ -1,24 +1,21 @@
 /**
- * `star ckd`: Constrained Knowledge Distillation end to end. Reads the trainset (tokenized with
- * the `tokenizer` key's, else the student's, else the built-in tokenizer), resumes from the
- * latest checkpoint of output_dir when there is one, and runs the optimizer-step loop
- * (train/loop.ts) on the engine (train/gpu_backend.ts) or on the float64 CPU reference
- * (train/ref_backend.ts, tiny models only). `kd_ratio: 0` without a teacher is plain SFT.
+ * `star ckd`: Constrained Knowledge Distillation end to end. On the run skeleton (train/run.ts:
+ * config, tokenizer, resume point, metrics, checkpoints) it reads the trainset, and runs the
+ * data-order loop (train/loop.ts) on the engine (train/ckd_gpu.ts) or on the float64 CPU
+ * reference (train/ckd_ref.ts, tiny models only). `kd_ratio: 0` without a teacher is plain SFT.
  * With `teacher_topk_cache: DIR` the teacher's top-k at every target position of every row is
  * computed first (resumable; skipped when the cache is complete), the teacher is released, and
  * training reads the cache. Checkpoints carry the student's tokenizer files.
  */
-import { join } from "node:path";
 import { loadTrainset, type Sample } from "../data/batch.ts";
-import { Tokenizer } from "../data/tokenizer.ts";
-import { readQwen3Config } from "../model/config.ts";
-import { loadQwen3Ref, qwen3ForwardRef } from "../model/qwen3_ref.ts";
-import { type CkdConfig, ConfigError, writeResolvedConfig } from "./config.ts";
-import { OPTIMIZER_FILE } from "./checkpoint.ts";
+import { readModelConfig } from "../model/config.ts";
+import { forwardRef, loadRefModel } from "../model/ref.ts";
+import type { CkdBatchSample, CkdOptions } from "./ckd_batch.ts";
+import { type CkdConfig, ConfigError } from "./config.ts";
 import { targetRowsRef, topkAtRowsRef } from "./ckd_step_ref.ts";
-import type { CkdBatchSample } from "./gpu_backend.ts";
-import { type LoopResult, resumePoint, type TrainBackend, trainLoop } from "./loop.ts";
+import { type LoopResult, type TrainBackend, trainLoop } from "./loop.ts";
 import type { MetricsRow } from "./metrics.ts";
+import { Run } from "./run.ts";
 import { TopkCacheReader, TopkCacheWriter } from "./topk_cache.ts";
 
 export type CkdDevice = "gpu" | "cpu";
@@ -37,20 +34,8 @@ export interface CkdRunResult extends LoopResult {
   resumedFrom?: number;
 }
 
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"];
-
-async function existingFiles(dir: string, names: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const n of names) {
-    try {
-      if ((await Deno.stat(join(dir, n))).isFile) out.push(join(dir, n));
-    } catch { /* absent */ }
-  }
-  return out;
-}
-
 /** The CKD options of the loss references and kernels, from the config. */
-export function ckdOptions(cfg: CkdConfig) {
+export function ckdOptions(cfg: CkdConfig): CkdOptions {
   return {
     klType: cfg.kd_kl_type,
     l1Coef: cfg.kd_kl_l1_coef,
@@ -80,14 +65,14 @@ async function teacherTopkFn(dir: string, k: number, device: CkdDevice): Promise
   release: () => void;
 }> {
   if (device === "cpu") {
-    const t = await loadQwen3Ref(dir);
+    const t = await loadRefModel(dir);
     const V = t.config.vocab_size;
     return {
       fn: (samples) =>
         Promise.resolve(samples.map((s) => {
           const ids = Array.from(s.ids);
           const top = topkAtRowsRef(
-            qwen3ForwardRef(t, [ids]).logits,
+            forwardRef(t, [ids]).logits,
             V,
             targetRowsRef([{ ids, promptLength: s.promptLength }]).map((r) => r.row),
             k,
@@ -100,8 +85,8 @@ async function teacherTopkFn(dir: string, k: number, device: CkdDevice): Promise
       release: () => {},
     };
   }
-  const { Qwen3Gpu } = await import("../model/qwen3_gpu.ts");
-  const t = await Qwen3Gpu.load(dir, { precision: "checkpoint" });
+  const { GpuModel } = await import("../model/gpu_model.ts");
+  const t = await GpuModel.load(dir, { precision: "checkpoint" });
   return {
     fn: async (samples) => {
       const out = await t.logprobs(samples.map((s) => Array.from(s.ids)), { topK: k });
@@ -155,116 +140,96 @@ async function ensureCache(
   return await TopkCacheReader.open(dir, meta);
 }
 
-/** Adds the tokenizer files to every model directory the backend writes. */
-function withSideFiles<B>(b: TrainBackend<B>, sideFiles: string[]): TrainBackend<B> {
-  return {
-    microStep: (batch, o) => b.microStep(batch, o),
-    gradNorm: () => b.gradNorm(),
-    applyUpdate: (o) => b.applyUpdate(o),
-    zeroGrads: () => b.zeroGrads(),
-    model: () => ({ ...b.model(), sideFiles }),
-    optimizer: (s) => b.optimizer(s),
-  };
-}
-
 /** Runs (or resumes) a CKD training run as configured. */
 export async function runCkd(cfg: CkdConfig, opts: CkdRunOptions = {}): Promise<CkdRunResult> {
   const device = opts.device ?? "gpu";
-  const log = opts.log ?? ((s: string) => console.error(s));
   checkTeacher(cfg);
-  await writeResolvedConfig(cfg);
-  const studentConfig = await readQwen3Config(cfg.student);
+  const run = await Run.open(cfg, {
+    name: "ckd",
+    model: cfg.student,
+    log: opts.log,
+    onStep: opts.onStep,
+    progress: opts.progress ?? { label: "ckd" },
+  });
+  try {
+    const { samples, vocab } = await loadData(cfg, run);
+    const cache = cfg.kd_ratio > 0 && cfg.teacher_topk_cache
+      ? await ensureCache(cfg, samples, vocab, device, run.log)
+      : undefined;
+    const { backend, release } = await loadBackend(cfg, run, device, !cache);
+    try {
+      const result = await trainLoop({
+        cfg,
+        run,
+        rows: samples.length,
+        makeBatch: async (rows) => {
+          const out: CkdBatchSample[] = [];
+          for (const r of rows) {
+            const s = samples[r];
+            const b: CkdBatchSample = { ids: Array.from(s.ids), promptLength: s.promptLength };
+            if (cache) {
+              const t = await cache.read(r);
+              b.teacher = { ids: t.ids, logprobs: t.logprobs };
+            }
+            out.push(b);
+          }
+          return out;
+        },
+        backend,
+      });
+      return { ...result, rows: samples.length, resumedFrom: run.resume?.state.step };
+    } finally {
+      cache?.close();
+      release();
+    }
+  } finally {
+    run.close();
+  }
+}
+
+/** The trainset tokenized with the run's tokenizer, checked against the models' vocabulary. */
+async function loadData(cfg: CkdConfig, run: Run): Promise<{ samples: Sample[]; vocab: number }> {
+  const vocab = (await readModelConfig(cfg.student)).vocab_size;
   if (cfg.teacher && cfg.kd_ratio > 0) {
-    const tc = await readQwen3Config(cfg.teacher);
-    if (tc.vocab_size !== studentConfig.vocab_size) {
+    const tc = await readModelConfig(cfg.teacher);
+    if (tc.vocab_size !== vocab) {
       throw new ConfigError(
-        `The teacher "${cfg.teacher}" has a vocabulary of ${tc.vocab_size}, the student "${cfg.student}" ${studentConfig.vocab_size}; CKD needs the same vocabulary`,
+        `The teacher "${cfg.teacher}" has a vocabulary of ${tc.vocab_size}, the student "${cfg.student}" ${vocab}; CKD needs the same vocabulary`,
       );
     }
   }
-  const tokenizer = await Tokenizer.load(cfg.tokenizer ?? cfg.student);
-  const { samples, stats } = await loadTrainset(cfg.data, tokenizer, {
+  const { samples, stats } = await loadTrainset(cfg.data, run.tokenizer, {
     promptMaxLen: cfg.prompt_max_len,
     generateMaxLen: cfg.generate_max_len,
   });
-  const V = studentConfig.vocab_size;
-  for (const s of samples) {
-    const bad = s.ids.find((id) => id >= V);
-    if (bad !== undefined) {
-      throw new ConfigError(
-        `Cannot train on "${cfg.data}" line ${s.line}: token id ${bad} is outside the student's vocabulary (${V})`,
-      );
-    }
-  }
-  log(
+  run.checkTokens(cfg.data, samples);
+  run.log(
     `ckd: ${stats.kept} rows from "${cfg.data}" (${stats.droppedLongPrompt} dropped: prompt over ` +
       `${cfg.prompt_max_len} tokens; ${stats.truncatedTargets} targets cut at ${cfg.generate_max_len}), ` +
       `${stats.promptTokens + stats.targetTokens} tokens, ${stats.targetTokens} target tokens`,
   );
-  const ckd = ckdOptions(cfg);
-  const cache = cfg.kd_ratio > 0 && cfg.teacher_topk_cache
-    ? await ensureCache(cfg, samples, V, device, log)
-    : undefined;
-  const resume = await resumePoint(cfg.output_dir);
-  if (resume) log(`ckd: resuming from "${resume.dir}" (step ${resume.state.step})`);
-  const studentDir = resume?.dir ?? cfg.student;
-  const optimizerFile = resume ? join(resume.dir, OPTIMIZER_FILE) : undefined;
-  const teacherDir = cache || cfg.kd_ratio === 0 ? undefined : cfg.teacher;
+  return { samples, vocab };
+}
+
+/** The engine backend or the float64 one, from the resume point (with the online teacher). */
+async function loadBackend(
+  cfg: CkdConfig,
+  run: Run,
+  device: CkdDevice,
+  onlineTeacher: boolean,
+): Promise<{ backend: TrainBackend<CkdBatchSample[]>; release: () => void }> {
   const adam = { betas: cfg.adam_betas, eps: cfg.adam_eps, weightDecay: cfg.weight_decay };
-  const sideFiles = await existingFiles(
-    cfg.tokenizer ?? cfg.student,
-    TOKENIZER_FILES,
-  );
-  let backend: TrainBackend<CkdBatchSample[]>;
-  let release = () => {};
+  const load = {
+    student: run.startDir,
+    teacher: onlineTeacher && cfg.kd_ratio > 0 ? cfg.teacher : undefined,
+    optimizerFile: run.optimizerFile,
+    ckd: ckdOptions(cfg),
+  };
   if (device === "cpu") {
-    const { CkdRefBackend } = await import("./ref_backend.ts");
-    backend = await CkdRefBackend.load({
-      student: studentDir,
-      teacher: teacherDir,
-      optimizerFile,
-      ckd,
-      adam,
-    });
-  } else {
-    const { CkdGpuBackend } = await import("./gpu_backend.ts");
-    const b = await CkdGpuBackend.load({
-      student: studentDir,
-      teacher: teacherDir,
-      optimizerFile,
-      ckd,
-      adam: { ...adam, maxNorm: cfg.max_norm },
-    });
-    backend = b;
-    release = () => b.release();
+    const { CkdRefBackend } = await import("./ckd_ref.ts");
+    return { backend: await CkdRefBackend.load({ ...load, adam }), release: () => {} };
   }
-  try {
-    const result = await trainLoop({
-      cfg,
-      rows: samples.length,
-      makeBatch: async (rows) => {
-        const out: CkdBatchSample[] = [];
-        for (const r of rows) {
-          const s: CkdBatchSample = {
-            ids: Array.from(samples[r].ids),
-            promptLength: samples[r].promptLength,
-          };
-          if (cache) {
-            const t = await cache.read(r);
-            s.teacher = { ids: t.ids, logprobs: t.logprobs };
-          }
-          out.push(s);
-        }
-        return out;
-      },
-      backend: withSideFiles(backend, sideFiles),
-      resume,
-      progress: opts.progress ?? { label: "ckd" },
-      onStep: opts.onStep,
-    });
-    return { ...result, rows: samples.length, resumedFrom: resume?.state.step };
-  } finally {
-    cache?.close();
-    release();
-  }
+  const { CkdGpuBackend } = await import("./ckd_gpu.ts");
+  const b = await CkdGpuBackend.load({ ...load, adam: { ...adam, maxNorm: cfg.max_norm } });
+  return { backend: b, release: () => b.release() };
 }

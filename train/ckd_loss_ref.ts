@@ -30,22 +30,10 @@
  * step are averaged (CONTRACT.md), so each position's gradient is scaled by 1/(n_targets × n_micro).
  */
 
-/** `kd_kl_type`. */
-export type KdKlType = "fkl" | "rkl" | "akl";
+import type { CkdLossOptions as CkdOptions, KdKlType } from "./ckd_batch.ts";
 
-/** The CKD hyper-parameters (config keys in parentheses). */
-export interface CkdOptions {
-  /** Divergence on the teacher's top-k (`kd_kl_type`). */
-  klType: KdKlType;
-  /** λ_tail (`kd_kl_l1_coef`); 0 turns the tail term off. */
-  l1Coef: number;
-  /** m, the size of the student's own top-m (`kd_student_topm`). */
-  topm: number;
-  /** Weight of the KD term against cross-entropy (`kd_ratio`). */
-  kdRatio: number;
-}
+export type { KdKlType };
 
-/** The teacher's top-k at one position: ids and full-vocabulary log-probs, descending. */
 export interface TeacherTopk {
   ids: ArrayLike<number>; // (k)
   logprobs: ArrayLike<number>; // (k)
@@ -113,47 +101,9 @@ export function ckdRowRef(
 
   if (useKd) {
     if (!teacher) throw new RangeError("A teacher top-k is required when kd_ratio > 0");
-    const k = teacher.ids.length;
-    const t = Float64Array.from(teacher.logprobs);
-    const P = t.map(Math.exp);
-    const s = Float64Array.from({ length: k }, (_, j) => logp(teacher.ids[j]));
-    const q = s.map(Math.exp);
-    for (let j = 0; j < k; j++) {
-      fkl += P[j] * (t[j] - s[j]);
-      rkl += q[j] * (s[j] - t[j]);
-    }
-    const dF = (j: number) => -P[j];
-    const dR = (j: number) => q[j] * (s[j] - t[j] + 1);
-    if (klType === "fkl") {
-      kl = fkl;
-      for (let j = 0; j < k; j++) add(teacher.ids[j], wKd * dF(j));
-    } else if (klType === "rkl") {
-      kl = rkl;
-      for (let j = 0; j < k; j++) add(teacher.ids[j], wKd * dR(j));
-    } else {
-      // head: entries whose preceding cumulative teacher mass is below the threshold
-      const head = new Array<boolean>(k);
-      let cum = 0;
-      for (let j = 0; j < k; j++) {
-        head[j] = j === 0 || cum < AKL_HEAD_MASS;
-        cum += P[j];
-      }
-      let gh = 0, gt = 0;
-      for (let j = 0; j < k; j++) {
-        const margin = Math.abs(P[j] - q[j]);
-        if (head[j]) gh += margin;
-        else gt += margin;
-      }
-      const D = gh + gt;
-      if (D !== 0) {
-        kl = (gh * fkl + gt * rkl) / D;
-        for (let j = 0; j < k; j++) {
-          const dMargin = Math.sign(q[j] - P[j]) * q[j];
-          const divJ = head[j] ? fkl : rkl;
-          add(teacher.ids[j], wKd * ((gh * dF(j) + gt * dR(j)) / D + (divJ - kl) / D * dMargin));
-        }
-      }
-    }
+    const d = divergenceRef(klType, teacher, logp);
+    [kl, fkl, rkl] = [d.kl, d.fkl, d.rkl];
+    for (const [i, v] of d.grad) add(i, wKd * v);
     if (l1Coef > 0) {
       const inTeacher = new Set(Array.from(teacher.ids));
       for (const i of topmIdsRef(logits, topm)) {
@@ -239,4 +189,61 @@ export function stepLossRef(microBatchLosses: readonly number[]): number {
   let sum = 0;
   for (const l of microBatchLosses) sum += l;
   return sum / microBatchLosses.length;
+}
+
+/**
+ * The divergence on the teacher's top-k at one position: fkl, rkl, the chosen one (akl mixes
+ * them by the teacher's head/tail margins) and its gradient w.r.t. the student's logits at the
+ * teacher's ids (before the softmax's coupling term, which ckdRowRef adds).
+ */
+function divergenceRef(
+  klType: KdKlType,
+  teacher: TeacherTopk,
+  logp: (i: number) => number,
+): { kl: number; fkl: number; rkl: number; grad: Map<number, number> } {
+  const grad = new Map<number, number>();
+  const add = (i: number, v: number) => grad.set(i, (grad.get(i) ?? 0) + v);
+  let fkl = 0, rkl = 0, kl = 0;
+  const k = teacher.ids.length;
+  const t = Float64Array.from(teacher.logprobs);
+  const P = t.map(Math.exp);
+  const s = Float64Array.from({ length: k }, (_, j) => logp(teacher.ids[j]));
+  const q = s.map(Math.exp);
+  for (let j = 0; j < k; j++) {
+    fkl += P[j] * (t[j] - s[j]);
+    rkl += q[j] * (s[j] - t[j]);
+  }
+  const dF = (j: number) => -P[j];
+  const dR = (j: number) => q[j] * (s[j] - t[j] + 1);
+  if (klType === "fkl") {
+    kl = fkl;
+    for (let j = 0; j < k; j++) add(teacher.ids[j], dF(j));
+  } else if (klType === "rkl") {
+    kl = rkl;
+    for (let j = 0; j < k; j++) add(teacher.ids[j], dR(j));
+  } else {
+    // head: entries whose preceding cumulative teacher mass is below the threshold
+    const head = new Array<boolean>(k);
+    let cum = 0;
+    for (let j = 0; j < k; j++) {
+      head[j] = j === 0 || cum < AKL_HEAD_MASS;
+      cum += P[j];
+    }
+    let gh = 0, gt = 0;
+    for (let j = 0; j < k; j++) {
+      const margin = Math.abs(P[j] - q[j]);
+      if (head[j]) gh += margin;
+      else gt += margin;
+    }
+    const D = gh + gt;
+    if (D !== 0) {
+      kl = (gh * fkl + gt * rkl) / D;
+      for (let j = 0; j < k; j++) {
+        const dMargin = Math.sign(q[j] - P[j]) * q[j];
+        const divJ = head[j] ? fkl : rkl;
+        add(teacher.ids[j], (gh * dF(j) + gt * dR(j)) / D + (divJ - kl) / D * dMargin);
+      }
+    }
+  }
+  return { kl, fkl, rkl, grad };
 }

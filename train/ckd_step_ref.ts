@@ -1,5 +1,5 @@
 /**
- * Float64 oracle of one CKD optimizer step on whole models (the CPU Qwen3 of model/qwen3_ref.ts):
+ * Float64 oracle of one CKD optimizer step on whole models (the CPU Qwen3 of model/ref.ts):
  * the teacher's top-k log-probs at every target position, the student's forward, the CKD loss of
  * train/ckd_loss_ref.ts per micro-batch (mean over its target tokens), the mean over the
  * micro-batches of the step, the backward from dlogits to every parameter, the global gradient
@@ -8,27 +8,16 @@
  * its targets; target positions are those whose NEXT token is a target token. A micro-batch
  * with no target token contributes a loss of 0 to the mean (not skipped).
  */
-import {
-  qwen3BackwardRef,
-  qwen3ForwardRef,
-  type Qwen3Ref,
-  type RefParams,
-  zeroGrads,
-} from "../model/qwen3_ref.ts";
+import type { CkdLossOptions as CkdOptions } from "./ckd_batch.ts";
+import { backwardRef, forwardRef, type RefModel, type RefParams, zeroGrads } from "../model/ref.ts";
 import {
   type AdamWMoments,
   adamwMoments,
   adamwStepRef,
   clipGradNormRef,
   decaysWeight,
-} from "./adamw_ref.ts";
-import {
-  ckdMicroBatchRef,
-  type CkdOptions,
-  logSumExpRef,
-  type TeacherTopk,
-  topmIdsRef,
-} from "./ckd_loss_ref.ts";
+} from "./optimizer_ref.ts";
+import { ckdMicroBatchRef, logSumExpRef, type TeacherTopk, topmIdsRef } from "./ckd_loss_ref.ts";
 
 /** One trainset row as tokens: `ids` = prompt ++ targets. */
 export interface CkdSample {
@@ -65,9 +54,9 @@ export function topkAtRowsRef(
 }
 
 export interface CkdStepRefOptions {
-  student: Qwen3Ref;
+  student: RefModel;
   /** Needed unless kdRatio = 0. */
-  teacher?: Qwen3Ref;
+  teacher?: RefModel;
   microBatches: CkdSample[][];
   ckd: CkdOptions & { topk: number };
   /** With these, the step also clips and applies AdamW to a copy of the student's params. */
@@ -118,9 +107,9 @@ export function ckdStepRef(o: CkdStepRefOptions): CkdStepRefResult {
   for (const mb of microBatches) {
     const seqs = mb.map((s) => s.ids);
     const rows = targetRowsRef(mb);
-    const f = qwen3ForwardRef(student, seqs);
+    const f = forwardRef(student, seqs);
     const topk = ckd.kdRatio > 0
-      ? topkAtRowsRef(qwen3ForwardRef(teacher!, seqs).logits, V, rows.map((r) => r.row), ckd.topk)
+      ? topkAtRowsRef(forwardRef(teacher!, seqs).logits, V, rows.map((r) => r.row), ckd.topk)
       : undefined;
     const logits = new Float64Array(rows.length * V);
     rows.forEach((r, i) => logits.set(f.logits.subarray(r.row * V, (r.row + 1) * V), i * V));
@@ -139,7 +128,7 @@ export function ckdStepRef(o: CkdStepRefOptions): CkdStepRefResult {
     res.tokens += rows.length;
     const dlogits = new Float64Array(f.N * V);
     rows.forEach((r, i) => dlogits.set(out.dlogits.subarray(i * V, (i + 1) * V), r.row * V));
-    qwen3BackwardRef(student, f, dlogits, grads);
+    backwardRef(student, f, dlogits, grads);
   }
   const names = Object.keys(grads);
   const clipped = names.map((n) => Float64Array.from(grads[n]));

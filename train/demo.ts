@@ -17,13 +17,12 @@ import { JsonlWriter } from "../data/jsonl.ts";
 import { prepareFile } from "../data/prepare.ts";
 import { type SynthOptions, synthRows } from "../data/synthetic.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { presetConfig, type Qwen3Config } from "../model/config.ts";
-import { saveQwen3 } from "../model/save.ts";
+import { type ModelConfig, presetConfig } from "../model/config.ts";
+import { saveModel } from "../model/save.ts";
 import { randomWeightChunks } from "../model/weights.ts";
-import { simRlReward } from "../reward/sim_rl.ts";
 import { runCkd } from "./ckd.ts";
 import { ckdConfigSchema, parseConfig } from "./config.ts";
-import type { CkdBatchSample } from "./gpu_backend.ts";
+import { generateAndScore, kdEval, rewardSummary } from "./eval.ts";
 
 export interface DemoOptions {
   output: string;
@@ -41,8 +40,8 @@ export interface DemoOptions {
 }
 
 /** Teacher: the `tiny` preset (real vocabulary, 2 layers, 64 wide). Student: half as wide. */
-export const DEMO_TEACHER: Qwen3Config = { ...presetConfig("tiny"), initializer_range: 0.02 };
-export const DEMO_STUDENT: Qwen3Config = {
+export const DEMO_TEACHER: ModelConfig = { ...presetConfig("tiny"), initializer_range: 0.02 };
+export const DEMO_STUDENT: ModelConfig = {
   ...presetConfig("tiny"),
   hidden_size: 32,
   intermediate_size: 64,
@@ -79,8 +78,8 @@ async function writeRows(path: string, rows: Iterable<unknown>): Promise<void> {
   }
 }
 
-async function initModel(dir: string, config: Qwen3Config, seed: number): Promise<void> {
-  await saveQwen3(dir, {
+async function initModel(dir: string, config: ModelConfig, seed: number): Promise<void> {
+  await saveModel(dir, {
     config,
     dtype: "f32",
     tensor: (spec) =>
@@ -119,37 +118,6 @@ async function loadHeldout(path: string, tok: Tokenizer): Promise<Sample[]> {
   return samples;
 }
 
-/** Held-out KD loss and top-1 agreement of `student` against `teacher` (GPU). */
-async function kdEval(
-  student: string,
-  teacher: string,
-  samples: Sample[],
-): Promise<{ kdLoss: number; agreement: number }> {
-  const { CkdGpuBackend } = await import("./gpu_backend.ts");
-  const b = await CkdGpuBackend.load({
-    student,
-    teacher,
-    ckd: { klType: "fkl", l1Coef: 10, topm: 100, kdRatio: 1, topk: 100 },
-    adam: { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0, maxNorm: 1 },
-  });
-  try {
-    let loss = 0, agree = 0, rows = 0;
-    for (let i = 0; i < samples.length; i += 4) {
-      const batch: CkdBatchSample[] = samples.slice(i, i + 4).map((s) => ({
-        ids: Array.from(s.ids),
-        promptLength: s.promptLength,
-      }));
-      const r = await b.evaluate(batch);
-      loss += r.loss * r.rows;
-      agree += r.agree;
-      rows += r.rows;
-    }
-    return { kdLoss: loss / rows, agreement: agree / rows };
-  } finally {
-    b.release();
-  }
-}
-
 /** Mean Sim-RL reward and format rate of greedy generations from the held-out prompts. */
 async function rewardEval(
   model: string,
@@ -158,60 +126,62 @@ async function rewardEval(
   tok: Tokenizer,
   maxNewTokens: number,
 ): Promise<{ reward: number; formatRate: number; example: string }> {
-  const { Qwen3Gpu } = await import("../model/qwen3_gpu.ts");
-  const { generate } = await import("../model/generate.ts");
-  const m = await Qwen3Gpu.load(model, { precision: "checkpoint" });
-  try {
-    const gens = await generate(
-      m,
-      samples.map((s, i) => ({
-        prompt: Array.from(s.ids.subarray(0, s.promptLength)),
-        example: i,
-      })),
-      { maxNewTokens, temperature: 0, maxBatch: 8 },
-    );
-    let reward = 0, format = 0;
-    let example = "";
-    gens.forEach((g, i) => {
-      const completion = tok.decode(g.ids);
-      if (i === 0) example = completion;
-      // scored against the whole prompt: its tools block is what the calls are checked against
-      const r = simRlReward(full[i].inputs!, completion, full[i].targets!);
-      reward += r.reward;
-      if (r.format === 1) format++;
-    });
-    return { reward: reward / gens.length, formatRate: format / gens.length, example };
-  } finally {
-    m.release();
-  }
+  const scored = await generateAndScore({
+    model,
+    // scored against the whole prompt: its tools block is what the calls are checked against
+    rows: samples.map((s, i) => ({
+      prompt: Array.from(s.ids.subarray(0, s.promptLength)),
+      inputs: full[i].inputs!,
+      targets: full[i].targets!,
+    })),
+    tokenizer: tok,
+    maxNewTokens,
+  });
+  return { ...rewardSummary(scored), example: scored[0]?.completion ?? "" };
 }
 
 function ckdYaml(o: Record<string, unknown>): string {
   return Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n") + "\n";
 }
 
-/** Runs the demo; everything is written under `output`. */
-export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  const log = o.log ?? ((s: string) => console.error(s));
-  const trainRows = o.trainRows ?? 96, heldoutRows = o.heldoutRows ?? 16;
-  const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 48;
-  const teacherSteps = o.teacherSteps ?? 180, studentSteps = o.studentSteps ?? 56;
-  const teacherLr = o.teacherLr ?? 1e-2, studentLr = o.studentLr ?? 1e-2;
-  const out = o.output;
-  await Deno.mkdir(out, { recursive: true });
-  const seconds: Record<string, number> = {};
-  let t0 = performance.now();
-  const lap = (name: string) => {
-    seconds[name] = (performance.now() - t0) / 1000;
-    log(`demo: ${name} done in ${seconds[name].toFixed(1)} s`);
-    t0 = performance.now();
-  };
+/** The settings every demo training run shares (relative paths: the output folder). */
+const COMMON = {
+  data: "train.jsonl",
+  train_batch_size: 4,
+  micro_train_batch_size: 2,
+  max_epochs: 100,
+  lr_scheduler: "cosine_with_min_lr",
+  lr_warmup_ratio: 0.1,
+  weight_decay: 0,
+  save_steps: -1,
+  seed: 0,
+};
 
-  // 1. data: synthetic messages rows, prepared with the built-in Qwen3 template; the models
-  // see the conversation from the user turn on (see DEMO_SYNTH), the reward the whole prompt
+/** Writes `name`.yaml into `out` and runs `star ckd` on it; returns its final/ folder. */
+async function ckdRun(
+  out: string,
+  name: string,
+  keys: Record<string, unknown>,
+  log: (s: string) => void,
+): Promise<string> {
+  const yaml = join(out, `${name}.yaml`);
+  await Deno.writeTextFile(yaml, ckdYaml({ ...COMMON, ...keys, output_dir: name }));
+  await runCkd(parseConfig(await Deno.readTextFile(yaml), ckdConfigSchema, yaml), {
+    log,
+    progress: { label: name },
+  });
+  return join(out, name, "final");
+}
+
+/**
+ * The demo's data: synthetic messages rows prepared with the built-in Qwen3 template; the
+ * models see the conversation from the user turn on (see DEMO_SYNTH), the reward the whole
+ * prompt. Returns the held-out rows both ways.
+ */
+async function demoData(out: string, o: { trainRows: number; heldoutRows: number }) {
   const tok = await Tokenizer.load();
-  await writeRows(join(out, "train.messages.jsonl"), synthRows(trainRows, 0, DEMO_SYNTH));
-  await writeRows(join(out, "heldout.messages.jsonl"), synthRows(heldoutRows, 1, DEMO_SYNTH));
+  await writeRows(join(out, "train.messages.jsonl"), synthRows(o.trainRows, 0, DEMO_SYNTH));
+  await writeRows(join(out, "heldout.messages.jsonl"), synthRows(o.heldoutRows, 1, DEMO_SYNTH));
   for (const name of ["train", "heldout"]) {
     const full = join(out, `${name}.full.jsonl`);
     await prepareFile(join(out, `${name}.messages.jsonl`), full, { tokenizer: tok });
@@ -222,87 +192,68 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   if (heldoutFull.length !== heldout.length) {
     throw new Error(`"${out}/heldout.jsonl" and "heldout.full.jsonl" differ in length`);
   }
-  lap("synth + prepare");
+  return { tok, heldout, heldoutFull };
+}
 
-  // 2. models: a random teacher and a random, narrower student
+/** Runs the demo; everything is written under `output`. */
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const log = o.log ?? ((s: string) => console.error(s));
+  const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 48;
+  const teacherSteps = o.teacherSteps ?? 180, studentSteps = o.studentSteps ?? 56;
+  const out = o.output;
+  await Deno.mkdir(out, { recursive: true });
+  const seconds: Record<string, number> = {};
+  let t0 = performance.now();
+  const lap = (name: string) => {
+    seconds[name] = (performance.now() - t0) / 1000;
+    log(`demo: ${name} done in ${seconds[name].toFixed(1)} s`);
+    t0 = performance.now();
+  };
+  const { tok, heldout, heldoutFull } = await demoData(out, {
+    trainRows: o.trainRows ?? 96,
+    heldoutRows: o.heldoutRows ?? 16,
+  });
+  lap("synth + prepare");
+  // models: a random teacher and a random, narrower student
   await initModel(join(out, "teacher-init"), DEMO_TEACHER, 1);
   await initModel(join(out, "student-init"), DEMO_STUDENT, 2);
   lap("init-model");
-
-  // 3. the teacher: supervised fine-tuning (kd_ratio 0, no teacher)
-  const common = {
-    data: "train.jsonl",
-    train_batch_size: 4,
-    micro_train_batch_size: 2,
-    max_epochs: 100,
-    lr_scheduler: "cosine_with_min_lr",
-    lr_warmup_ratio: 0.1,
-    weight_decay: 0,
-    save_steps: -1,
-    seed: 0,
-  };
-  const progress = { label: "" };
-  const teacherYaml = join(out, "teacher_sft.yaml");
-  await Deno.writeTextFile(
-    teacherYaml,
-    ckdYaml({
-      ...common,
-      student: "teacher-init",
-      output_dir: "teacher-sft",
-      kd_ratio: 0,
-      learning_rate: teacherLr,
-      max_steps: teacherSteps,
-    }),
-  );
   log(`demo: fine-tuning the teacher (${teacherSteps} steps, kd_ratio 0)`);
-  await runCkd(parseConfig(await Deno.readTextFile(teacherYaml), ckdConfigSchema, teacherYaml), {
-    log,
-    progress: { ...progress, label: "teacher sft" },
-  });
-  const teacher = join(out, "teacher-sft", "final");
+  const teacher = await ckdRun(out, "teacher-sft", {
+    student: "teacher-init",
+    kd_ratio: 0,
+    learning_rate: o.teacherLr ?? 1e-2,
+    max_steps: teacherSteps,
+  }, log);
   lap("teacher SFT");
-
-  // 4. before: the random student against the teacher
-  const before = await kdEval(join(out, "student-init"), teacher, heldout);
   const gen = heldout.slice(0, genPrompts), genFull = heldoutFull.slice(0, genPrompts);
-  const beforeR = await rewardEval(join(out, "student-init"), gen, genFull, tok, maxNewTokens);
+  const evalOf = async (model: string) => ({
+    ...await kdEval(model, teacher, heldout),
+    ...await rewardEval(model, gen, genFull, tok, maxNewTokens),
+  });
+  const before = await evalOf(join(out, "student-init"));
   const teacherR = await rewardEval(teacher, gen, genFull, tok, maxNewTokens);
   lap("evaluation before CKD");
-
-  // 5. CKD of the student from the teacher
-  const ckdYamlPath = join(out, "ckd.yaml");
-  await Deno.writeTextFile(
-    ckdYamlPath,
-    ckdYaml({
-      ...common,
-      student: "student-init",
-      teacher: "teacher-sft/final",
-      output_dir: "ckd",
-      kd_ratio: 1,
-      learning_rate: studentLr,
-      max_steps: studentSteps,
-    }),
-  );
   log(`demo: distilling the student (${studentSteps} steps, CKD fkl + tail)`);
-  await runCkd(parseConfig(await Deno.readTextFile(ckdYamlPath), ckdConfigSchema, ckdYamlPath), {
-    log,
-    progress: { ...progress, label: "ckd" },
-  });
+  const student = await ckdRun(out, "ckd", {
+    student: "student-init",
+    teacher: "teacher-sft/final",
+    kd_ratio: 1,
+    learning_rate: o.studentLr ?? 1e-2,
+    max_steps: studentSteps,
+  }, log);
   lap("CKD");
-
-  // 6. after
-  const student = join(out, "ckd", "final");
-  const after = await kdEval(student, teacher, heldout);
-  const afterR = await rewardEval(student, gen, genFull, tok, maxNewTokens);
+  const after = await evalOf(student);
   lap("evaluation after CKD");
   await Deno.writeTextFile(
     join(out, "examples.txt"),
-    `teacher:\n${teacherR.example}\n\nstudent before:\n${beforeR.example}\n\nstudent after:\n${afterR.example}\n`,
+    `teacher:\n${teacherR.example}\n\nstudent before:\n${before.example}\n\nstudent after:\n${after.example}\n`,
   );
+  const pick = (e: typeof before) => ({ ...e, example: undefined });
   const result: DemoResult = {
     output: out,
-    before: { ...before, reward: beforeR.reward, formatRate: beforeR.formatRate },
-    after: { ...after, reward: afterR.reward, formatRate: afterR.formatRate },
+    before: pick(before),
+    after: pick(after),
     teacher: { reward: teacherR.reward, formatRate: teacherR.formatRate },
     seconds,
     tokensPerSecond: {

@@ -4,7 +4,7 @@
  */
 export * from "./config.ts";
 export * from "./schedule.ts";
-export * from "./adamw_ref.ts";
+export * from "./optimizer_ref.ts";
 export * from "./ckd_loss_ref.ts";
 export * from "./ckd_step_ref.ts";
 export * from "./data_order.ts";
@@ -13,6 +13,11 @@ export * from "./progress.ts";
 export * from "./checkpoint.ts";
 export * from "./topk_cache.ts";
 export * from "./loop.ts";
-export * from "./ref_backend.ts";
-export * from "./gpu_backend.ts";
+export * from "./step.ts";
+export * from "./run.ts";
+export * from "./optimizer.ts";
+export * from "./ckd_batch.ts";
+export * from "./ckd_ref.ts";
+export * from "./ckd_gpu.ts";
 export * from "./ckd.ts";
+export * from "./eval.ts";

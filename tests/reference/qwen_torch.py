@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""An independent Qwen3 in torch float64, following transformers' Qwen3ForCausalLM: RMSNorm
-before attention and MLP, per-head q_norm/k_norm before rotate-half RoPE, grouped-query causal
-attention scaled by 1/sqrt(head_dim), SwiGLU MLP, final norm, tied or untied LM head.
+"""An independent Qwen3 / Qwen2 in torch float64, following transformers' Qwen3ForCausalLM and
+Qwen2ForCausalLM: RMSNorm before attention and MLP, q/k/v projections (with biases for Qwen2),
+per-head q_norm/k_norm before rotate-half RoPE (Qwen3 only), grouped-query causal attention
+scaled by 1/sqrt(head_dim), SwiGLU MLP, final norm, tied or untied LM head. head_dim defaults to
+128 for Qwen3 and to hidden_size / heads for Qwen2, as the transformers configs do.
 Weights come from a model directory (config.json + model.safetensors or shards + index), read
 here with struct/json (no safetensors package). Gradients come from torch autograd.
 
@@ -10,7 +12,7 @@ top-k, the mean cross-entropy over the counted label positions (-100 ignored, tr
 style), optionally every parameter's gradient of that loss, and greedy continuations.
 
 Run (Debian python3-torch, not a pyenv python):
-  /usr/bin/python3 tests/reference/qwen3_torch.py --model DIR --seqs '[[1,2,3]]' --output F.json
+  /usr/bin/python3 tests/reference/qwen_torch.py --model DIR --seqs '[[1,2,3]]' --output F.json
 """
 import argparse
 import json
@@ -41,7 +43,7 @@ def read_safetensors(path):
 
 def load_model(d):
     cfg = json.load(open(os.path.join(d, "config.json")))
-    assert cfg["model_type"] == "qwen3"
+    assert cfg["model_type"] in ("qwen3", "qwen2")
     idx = os.path.join(d, "model.safetensors.index.json")
     params = {}
     if os.path.exists(idx):
@@ -63,8 +65,9 @@ def rotate_half(x):
 
 def forward(cfg, P, ids):
     """logits (T, V) of one sequence."""
-    E = cfg.get("head_dim", 128)
     H = cfg["num_attention_heads"]
+    qwen2 = cfg["model_type"] == "qwen2"
+    E = cfg.get("head_dim") or (cfg["hidden_size"] // H if qwen2 else 128)
     K = cfg.get("num_key_value_heads") or H
     eps = cfg.get("rms_norm_eps", 1e-6)
     T = len(ids)
@@ -77,11 +80,13 @@ def forward(cfg, P, ids):
     for l in range(cfg["num_hidden_layers"]):
         p = lambda n: P[f"model.layers.{l}.{n}"]
         h = rms_norm(x, p("input_layernorm.weight"), eps)
-        q = (h @ p("self_attn.q_proj.weight").T).view(T, H, E)
-        k = (h @ p("self_attn.k_proj.weight").T).view(T, K, E)
-        v = (h @ p("self_attn.v_proj.weight").T).view(T, K, E)
-        q = rms_norm(q, p("self_attn.q_norm.weight"), eps)
-        k = rms_norm(k, p("self_attn.k_norm.weight"), eps)
+        proj = lambda n: h @ p(f"self_attn.{n}.weight").T + (p(f"self_attn.{n}.bias") if qwen2 else 0)
+        q = proj("q_proj").view(T, H, E)
+        k = proj("k_proj").view(T, K, E)
+        v = proj("v_proj").view(T, K, E)
+        if not qwen2:
+            q = rms_norm(q, p("self_attn.q_norm.weight"), eps)
+            k = rms_norm(k, p("self_attn.k_norm.weight"), eps)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // K, dim=1)  # query head j reads kv head j // (H/K)

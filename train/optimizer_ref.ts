@@ -1,7 +1,10 @@
 /**
- * Float64 reference of the optimizer step: AdamW as torch.optim.AdamW computes it, the global
- * gradient norm and its clipping as torch.nn.utils.clip_grad_norm_ does, and OpenRLHF's rule for
- * which parameters get weight decay. The GPU optimizer kernel is judged against this file.
+ * Float64 twin of train/optimizer.ts: AdamW as torch.optim.AdamW computes it, the global
+ * gradient norm and its clipping as torch.nn.utils.clip_grad_norm_ does, and RefAdamW, the
+ * optimizer of the float64 trainers (`--device cpu`): moments per parameter, OpenRLHF's no-decay
+ * rule, parameters and moments rounded to f32 after each update like the engine's master copies
+ * (so a checkpoint written as F32 resumes bit for bit), checkpoint source and load.
+ * The GPU optimizer kernel is judged against this file.
  *
  * One update of a parameter p with gradient g at step t (1-based), learning rate lr:
  *   p ← p · (1 − lr · weight_decay)                 decoupled decay, applied first
@@ -10,6 +13,11 @@
  * Clipping: n = ‖all gradients‖₂; s = max_norm / (n + 1e-6); gradients × s when s < 1.
  * Not here: AMSGrad, maximize, foreach/fused variants (same arithmetic, other rounding).
  */
+
+import { openOptimizerState, type OptimizerSource } from "./checkpoint.ts";
+import { type AdamWConfig, decaysWeight } from "./optimizer.ts";
+
+export { decaysWeight };
 
 /** OpenRLHF's AdamW hyper-parameters (`adam_betas`, `adam_eps`, `weight_decay`). */
 export interface AdamWOptions {
@@ -83,14 +91,76 @@ export function clipGradNormRef(
   return { norm, scale, finite };
 }
 
-/** Name fragments OpenRLHF exempts from weight decay (biases and every norm weight). */
-const NO_DECAY = ["bias", "layer_norm.weight", "layernorm.weight", "norm.weight", "ln_f.weight"];
+/** The float64 trainers' optimizer over a reference model's parameters (by name). */
+export class RefAdamW {
+  readonly moments: Record<string, AdamWMoments>;
 
-/**
- * Whether a parameter (HF tensor name) gets weight decay: OpenRLHF's grouping, under which every
- * Qwen3 norm (`input_layernorm`, `post_attention_layernorm`, `q_norm`, `k_norm`, `model.norm`) is
- * exempt and every projection and embedding decays.
- */
-export function decaysWeight(name: string): boolean {
-  return !NO_DECAY.some((s) => name.includes(s));
+  constructor(
+    readonly params: Record<string, Float64Array>,
+    readonly cfg: Omit<AdamWConfig, "maxNorm">,
+    moments?: Record<string, AdamWMoments>,
+  ) {
+    for (const p of Object.values(params)) roundF32(p);
+    this.moments = moments ??
+      Object.fromEntries(Object.entries(params).map(([n, p]) => [n, adamwMoments(p.length)]));
+  }
+
+  /** Zeroed moments, or those of a checkpoint's optimizer.safetensors. */
+  static async create(
+    params: Record<string, Float64Array>,
+    cfg: Omit<AdamWConfig, "maxNorm">,
+    opts: { stateFile?: string } = {},
+  ): Promise<RefAdamW> {
+    if (!opts.stateFile) return new RefAdamW(params, cfg);
+    const st = await openOptimizerState(opts.stateFile);
+    try {
+      const moments: Record<string, AdamWMoments> = {};
+      for (const name of Object.keys(params)) {
+        moments[name] = {
+          m: Float64Array.from(await st.read(name, "exp_avg")),
+          v: Float64Array.from(await st.read(name, "exp_avg_sq")),
+        };
+      }
+      return new RefAdamW(params, cfg, moments);
+    } finally {
+      st.close();
+    }
+  }
+
+  /** grads × clipScale, then AdamW at 1-based `step`; rounds to f32 like the engine. */
+  step(
+    grads: Record<string, Float64Array>,
+    o: { lr: number; clipScale: number; step: number },
+  ): void {
+    for (const [name, p] of Object.entries(this.params)) {
+      const g = grads[name];
+      if (o.clipScale !== 1) { for (let i = 0; i < g.length; i++) g[i] *= o.clipScale; }
+      adamwStepRef(p, {
+        lr: o.lr,
+        betas: this.cfg.betas,
+        eps: this.cfg.eps,
+        weightDecay: decaysWeight(name) ? this.cfg.weightDecay : 0,
+        grad: g,
+        moments: this.moments[name],
+        step: o.step,
+      });
+      roundF32(p);
+      roundF32(this.moments[name].m);
+      roundF32(this.moments[name].v);
+    }
+  }
+
+  /** The moments as a checkpoint source; `step` is the AdamW step count. */
+  state(step: number, shapes: { name: string; shape: readonly number[] }[]): OptimizerSource {
+    return {
+      step,
+      tensors: shapes,
+      read: (name, moment) =>
+        Float32Array.from(moment === "exp_avg" ? this.moments[name].m : this.moments[name].v),
+    };
+  }
+}
+
+function roundF32(x: Float64Array): void {
+  for (let i = 0; i < x.length; i++) x[i] = Math.fround(x[i]);
 }
