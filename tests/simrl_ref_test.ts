@@ -1,8 +1,8 @@
 import { assertClose, assertEquals, assertThrows } from "./assert.ts";
-import type { Qwen3Config } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { presetConfig } from "../model/config.ts";
-import { logProbsRef, type Qwen3Ref, randomQwen3Ref } from "../model/qwen3_ref.ts";
-import { clipGradNormRef, globalGradNormRef } from "../train/adamw_ref.ts";
+import { logProbsRef, randomRefModel, type RefModel } from "../model/ref.ts";
+import { clipGradNormRef, globalGradNormRef } from "../train/optimizer_ref.ts";
 import { trainLayout } from "../train/grpo.ts";
 import {
   klEstimateRef,
@@ -232,7 +232,7 @@ Deno.test("simrlMicroBatchRef() pools tokens per micro-batch, then averages micr
 // ---------------------------------------------------------------------------------------------
 // whole model
 
-const small: Qwen3Config = {
+const small: ModelConfig = {
   ...presetConfig("tiny"),
   vocab_size: 97,
   hidden_size: 16,
@@ -252,14 +252,14 @@ const sequences = [
 ];
 const advantages = [1.1, -0.7, 0.4, -1.3];
 
-function withParam(m: Qwen3Ref, name: string, i: number, v: number): Qwen3Ref {
+function withParam(m: RefModel, name: string, i: number, v: number): RefModel {
   const p = Float64Array.from(m.params[name]);
   p[i] = v;
   return { config: m.config, params: { ...m.params, [name]: p } };
 }
 
 /** Samples whose old and reference log-probs sit at set offsets from the policy's own. */
-function offPolicySamples(policy: Qwen3Ref): SimrlRefSample[] {
+function offPolicySamples(policy: RefModel): SimrlRefSample[] {
   const own = completionLogprobsRef(policy, sequences);
   // ratio offsets: some beyond ±ln 1.2 (clipped when the advantage's sign agrees); reference
   // offsets: some beyond √20 (k2 clamped)
@@ -274,7 +274,7 @@ function offPolicySamples(policy: Qwen3Ref): SimrlRefSample[] {
 }
 
 Deno.test("completionLogprobsRef() equals logProbsRef() over the completion tokens", () => {
-  const m = randomQwen3Ref(small, 11, { std: 0.5 });
+  const m = randomRefModel(small, 11, { std: 0.5 });
   const lps = completionLogprobsRef(m, sequences);
   sequences.forEach((s, i) => {
     const all = logProbsRef(m, [[...s.promptIds, ...s.completionIds]])[0].logprobs;
@@ -285,7 +285,7 @@ Deno.test("completionLogprobsRef() equals logProbsRef() over the completion toke
 
 for (const klEstimator of ["k1", "k2", "k3"] as KlEstimator[]) {
   Deno.test(`simrlStepRef() ${klEstimator}: parameter gradients match finite differences of the step loss`, () => {
-    const policy = randomQwen3Ref(small, 12, { std: 0.4, normJitter: 0.1 });
+    const policy = randomRefModel(small, 12, { std: 0.4, normJitter: 0.1 });
     const samples = offPolicySamples(policy);
     const microBatches = [[0, 3], [2], [1]];
     const loss = { epsClip: 0.2, klCoef: 0.3, klEstimator };
@@ -321,7 +321,7 @@ for (const klEstimator of ["k1", "k2", "k3"] as KlEstimator[]) {
 }
 
 Deno.test("simrlStepRef() on-policy: ρ = 1, no clipping, policy_loss = −token mean of A", () => {
-  const policy = randomQwen3Ref(small, 13, { std: 0.4 });
+  const policy = randomRefModel(small, 13, { std: 0.4 });
   const own = completionLogprobsRef(policy, sequences);
   const samples = sequences.map((s, i) => ({
     ...s,
@@ -363,7 +363,7 @@ Deno.test("clipGradNormDeepSpeedRef() agrees with clipGradNormRef() to rounding"
 });
 
 Deno.test("simrlStepRef() with optim clips to max_norm and takes AdamW's first step", () => {
-  const policy = randomQwen3Ref(small, 14, { std: 0.4 });
+  const policy = randomRefModel(small, 14, { std: 0.4 });
   const samples = offPolicySamples(policy);
   const r = simrlStepRef({
     policy,
@@ -392,8 +392,8 @@ Deno.test("simrlStepRef() with optim clips to max_norm and takes AdamW's first s
 });
 
 Deno.test("simrlStepsRef() keeps ℓ_old from before the first update: later steps are off-policy", () => {
-  const policy = randomQwen3Ref(small, 15, { std: 0.4 });
-  const reference = randomQwen3Ref(small, 16, { std: 0.4 });
+  const policy = randomRefModel(small, 15, { std: 0.4 });
+  const reference = randomRefModel(small, 16, { std: 0.4 });
   const layout = trainLayout({
     samples: 4,
     trainBatchSize: 2,

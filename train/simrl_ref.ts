@@ -1,6 +1,6 @@
 /**
- * Float64 oracle of Sim-RL's optimizer steps on whole models (the CPU Qwen3 of
- * model/qwen3_ref.ts), shared/SIMRL.md sections 2-3: old and reference log-probs of the response
+ * Float64 oracle of Sim-RL's optimizer steps on whole models (the CPU model of
+ * model/ref.ts), shared/SIMRL.md sections 2-3: old and reference log-probs of the response
  * tokens, then per step and micro-batch the current log-probs, the loss of train/simrl_loss_ref.ts,
  * ∂loss/∂logits = ∂loss/∂ℓ · (onehot(y) − softmax) on each response row, the backward to every
  * parameter, the global norm, DeepSpeed's clip g / max(1, (‖g‖ + 1e-6) / max_norm) and AdamW
@@ -9,20 +9,20 @@
  * (no padding), so packing micro-batches changes nothing. Not here: generation, rewards, bf16.
  */
 import {
+  backwardRef,
+  forwardRef,
   logSoftmaxRow,
-  qwen3BackwardRef,
-  qwen3ForwardRef,
-  type Qwen3Ref,
+  type RefModel,
   type RefParams,
   zeroGrads,
-} from "../model/qwen3_ref.ts";
+} from "../model/ref.ts";
 import {
   type AdamWMoments,
   adamwMoments,
   adamwStepRef,
   decaysWeight,
   globalGradNormRef,
-} from "./adamw_ref.ts";
+} from "./optimizer_ref.ts";
 import { targetRowsRef } from "./ckd_step_ref.ts";
 import type { TrainLayout } from "./grpo.ts";
 import {
@@ -73,13 +73,13 @@ function completionRows(seqs: readonly SimrlSequence[]): { row: number; target: 
  * from the policy before the rollout batch's first update, ℓ_ref from the frozen reference.
  */
 export function completionLogprobsRef(
-  model: Qwen3Ref,
+  model: RefModel,
   samples: readonly SimrlSequence[],
 ): Float64Array[] {
   samples.forEach(checkSequence);
   const V = model.config.vocab_size;
   return samples.map((s) => {
-    const f = qwen3ForwardRef(model, [[...s.promptIds, ...s.completionIds]]);
+    const f = forwardRef(model, [[...s.promptIds, ...s.completionIds]]);
     const [rows] = completionRows([s]);
     return Float64Array.from(rows, (r) => logSoftmaxRow(f.logits, r.row, V)[r.target]);
   });
@@ -116,7 +116,7 @@ export interface SimrlOptimRef {
 }
 
 export interface SimrlStepRefOptions {
-  policy: Qwen3Ref;
+  policy: RefModel;
   samples: readonly SimrlRefSample[];
   /** The step's micro-batches as indices into `samples`. */
   microBatches: readonly (readonly number[])[];
@@ -158,7 +158,7 @@ export function simrlStepRef(o: SimrlStepRefOptions): SimrlStepRefResult {
       checkSequence(s, i);
       return s;
     });
-    const f = qwen3ForwardRef(policy, seqs.map((s) => [...s.promptIds, ...s.completionIds]));
+    const f = forwardRef(policy, seqs.map((s) => [...s.promptIds, ...s.completionIds]));
     const rows = completionRows(seqs);
     const lps = rows.map((rs) => rs.map((r) => logSoftmaxRow(f.logits, r.row, V)));
     const current = lps.map((rs, k) => Float64Array.from(rs, (lp, t) => lp[rows[k][t].target]));
@@ -183,7 +183,7 @@ export function simrlStepRef(o: SimrlStepRefOptions): SimrlStepRefResult {
         dlogits[r.row * V + r.target] += g;
       })
     );
-    qwen3BackwardRef(policy, f, dlogits, grads);
+    backwardRef(policy, f, dlogits, grads);
   }
   const names = Object.keys(grads);
   const clipped = names.map((n) => Float64Array.from(grads[n]));
@@ -221,9 +221,9 @@ export function simrlStepRef(o: SimrlStepRefOptions): SimrlStepRefResult {
 }
 
 export interface SimrlStepsRefOptions {
-  policy: Qwen3Ref;
+  policy: RefModel;
   /** The frozen reference; ℓ_ref is taken from it once, before the first step. */
-  reference: Qwen3Ref;
+  reference: RefModel;
   /** The rollout batch's kept samples, group-major, with their advantages. */
   samples: readonly (SimrlSequence & { advantage: number | ArrayLike<number> })[];
   /** The steps to run (trainLayout() or a prefix of it). */
@@ -244,7 +244,7 @@ export interface SimrlStepsRefResult {
   /** One result per step, each with `params` after it. */
   steps: SimrlStepRefResult[];
   /** The policy after the last step, and the moments. */
-  policy: Qwen3Ref;
+  policy: RefModel;
   moments: Record<string, AdamWMoments>;
 }
 
