@@ -124,8 +124,11 @@ export function checkMessagesRow(v: PyValue, at: RowPlace): MessagesRow {
   return row;
 }
 
-/** A copy of a message with `content: null` (or no content) turned into "". */
-function withContent(m: PyDict): PyDict {
+/**
+ * A copy of a message with `content: null` (or no content) turned into "", as the published
+ * Qwen3 templates treat a content that is not a string.
+ */
+export function withContent(m: PyDict): PyDict {
   const c = m.get("content");
   if (typeof c === "string") return m;
   const out = new Map(m);
