@@ -2,15 +2,15 @@
  * star: the command-line entry. A dispatch table from command names to modules, loaded on
  * demand; the one place where errors become exit codes (0 ok, 1 failure, 2 usage).
  */
-import type { CommandModule } from "./cli/command.ts";
-import { runCommand, writeOut } from "./cli/command.ts";
+import type { Command } from "./cli/command.ts";
+import { isCommandGroup, runCommand, runGroup, writeOut } from "./cli/command.ts";
 import { isUserError, UsageError } from "./lib/errors.ts";
 
 export const VERSION = "0.1.0";
 
 interface Entry {
   summary: string;
-  load: () => Promise<{ command: CommandModule }>;
+  load: () => Promise<{ command: Command }>;
 }
 
 /** Every command that exists. A command is listed here only once it works. */
@@ -22,6 +22,10 @@ export const COMMANDS: Record<string, Entry> = {
   prepare: {
     summary: "Turn messages+tools rows into prompt/target trainset rows",
     load: () => import("./cli/prepare.ts"),
+  },
+  data: {
+    summary: "STAR's data recipe: public sets to messages rows, labels, the stratified mix",
+    load: () => import("./cli/data.ts"),
   },
   synth: {
     summary: "Write a synthetic tool-calling data set in the messages format",
@@ -88,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const { command } = await entry.load();
-  return await runCommand(command, rest);
+  return isCommandGroup(command) ? await runGroup(command, rest) : await runCommand(command, rest);
 }
 
 function debugOn(argv: string[]): boolean {
