@@ -18,6 +18,7 @@ export {
   checkMessagesRow,
   formatTrainsetRow,
   type MessagesRow,
+  promptText,
   toTrainsetRow,
   type TrainsetRow,
 } from "./trainset.ts";

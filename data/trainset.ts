@@ -141,33 +141,55 @@ export interface ConvertOptions {
   addReasoningContent?: boolean;
 }
 
+type TemplateChoice = ChatTemplate | ((withTools: boolean) => ChatTemplate);
+
+const pick = (template: TemplateChoice, withTools: boolean) =>
+  typeof template === "function" ? template(withTools) : template;
+
+function templateFailed(err: unknown, at: RowPlace): unknown {
+  if (!(err instanceof TemplateError)) return err;
+  return new DataError(at.file, at.line, `the chat template failed: ${err.message}`);
+}
+
+/**
+ * The prompt a teacher answers (STAR's teacher rollout samples after it): the template of
+ * messages[:-1] with the tools and the generation prompt. The trainset's inputs are this text
+ * followed by "<think>".
+ */
+export function promptText(row: MessagesRow, template: TemplateChoice, at: RowPlace): string {
+  const tools = row.tools ?? null;
+  try {
+    return pick(template, tools !== null).render({
+      messages: row.messages.slice(0, -1).map(withContent),
+      tools,
+      add_generation_prompt: true,
+    });
+  } catch (err) {
+    throw templateFailed(err, at);
+  }
+}
+
 /**
  * The STAR conversion; a template failure becomes a DataError for the row. `template` may be a
  * chooser (transformers picks a "tool_use" template, where one exists, when tools are given).
  */
 export function toTrainsetRow(
   row: MessagesRow,
-  template: ChatTemplate | ((withTools: boolean) => ChatTemplate),
+  template: TemplateChoice,
   at: RowPlace,
   opts: ConvertOptions = {},
 ): TrainsetRow {
-  const messages = row.messages.map(withContent);
-  const last = messages[messages.length - 1];
-  let inputs: string;
+  const inputs = promptText(row, template, at) + THINK_OPEN;
+  const last = withContent(row.messages[row.messages.length - 1]);
   let targets: string;
-  const pick = (withTools: boolean) =>
-    typeof template === "function" ? template(withTools) : template;
-  const tools = row.tools ?? null;
   try {
-    inputs = pick(tools !== null).render({
-      messages: messages.slice(0, -1),
-      tools,
-      add_generation_prompt: true,
-    }) + THINK_OPEN;
-    targets = pick(false).render({ messages: [last], tools: null, add_generation_prompt: false });
+    targets = pick(template, false).render({
+      messages: [last],
+      tools: null,
+      add_generation_prompt: false,
+    });
   } catch (err) {
-    if (!(err instanceof TemplateError)) throw err;
-    throw new DataError(at.file, at.line, `the chat template failed: ${err.message}`);
+    throw templateFailed(err, at);
   }
   if (targets.startsWith(ASSISTANT_HEADER)) targets = targets.slice(ASSISTANT_HEADER.length);
   if (targets.startsWith(THINK_OPEN)) targets = targets.slice(THINK_OPEN.length);

@@ -9,6 +9,7 @@ import { z } from "zod";
 import YAML from "yaml";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { closestName } from "../lib/suggest.ts";
+import { UsageError } from "../lib/errors.ts";
 
 /** A bad config file: names the file and the key. Exits 1. */
 export class ConfigError extends Error {
@@ -82,8 +83,38 @@ export const simrlConfigSchema = z.object({
 });
 export type SimrlConfig = z.infer<typeof simrlConfigSchema>;
 
+/**
+ * `star rollout`: STAR's teacher rollout (data_process/teacher_rollout.py) on the engine
+ * (`teacher`) or on an OpenAI-compatible server (`server` + `model`). Defaults are STAR's
+ * script's, except rollout_n (8, the issue's recipe) and the seed.
+ */
+export const rolloutConfigSchema = z.object({
+  input: path,
+  output: path,
+  teacher: path.optional(),
+  server: z.string().regex(/^https?:\/\/\S+$/, "expected an http:// or https:// URL").optional(),
+  model: z.string().min(1).optional(),
+  concurrency: positiveInt.default(32),
+  request_timeout: z.number().positive().default(600),
+  tokenizer: path.optional(),
+  rollout_n: positiveInt.default(8),
+  temperature: z.number().min(0).default(1.0),
+  top_p: z.number().gt(0).max(1).default(1.0),
+  top_k: z.number().int().min(-1).default(-1),
+  max_tokens: positiveInt.default(2048),
+  batch_size: positiveInt.default(128),
+  max_rollout: positiveInt.default(3),
+  seed: z.number().int().default(42),
+  save_interval: positiveInt.default(100),
+  min_reward: z.number().min(-1).max(1).optional(),
+  overwrite: z.boolean().default(false),
+});
+export type RolloutConfig = z.infer<typeof rolloutConfigSchema>;
+
 /** Keys holding paths, resolved against the config file's folder. */
 const PATH_KEYS = new Set([
+  "input",
+  "output",
   "output_dir",
   "data",
   "eval_data",
@@ -100,6 +131,60 @@ export function parseConfig<S extends z.ZodObject>(
   schema: S,
   file: string,
 ): z.infer<S> {
+  const raw = readMapping(text, file);
+  checkKnown(raw, schema, file);
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.join(".") || "(root)";
+    throw new ConfigError(
+      `Cannot read "${file}": key "${key}": ${describeIssue(issue, raw)}${more(result.error)}`,
+    );
+  }
+  return resolvePaths(result.data, dirname(resolve(file)));
+}
+
+/**
+ * A config from an optional file with flag values laid over it (flags win). Paths in the file
+ * resolve against its folder, paths given as flags against the working directory. A bad file
+ * value is a ConfigError naming the file; a bad or missing flag value is a UsageError naming
+ * the flag (`flags` holds config keys; the flag is the key with "-" for "_").
+ */
+export async function loadConfigWithFlags<S extends z.ZodObject>(
+  file: string | undefined,
+  flags: Record<string, unknown>,
+  schema: S,
+  command: string,
+): Promise<z.infer<S>> {
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    raw = readMapping(await readConfigText(file), file);
+    checkKnown(raw, schema, file);
+    raw = resolvePaths(raw, dirname(resolve(file)), true);
+  }
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const merged = { ...raw, ...resolvePaths(given, resolve("."), true) };
+  const result = schema.safeParse(merged);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const key = String(issue.path[0] ?? "");
+  const flag = `--${key.replaceAll("_", "-")}`;
+  const missing = issue.code === "invalid_type" && merged[key] === undefined;
+  if (missing) {
+    const where = file === undefined ? "" : ` or set "${key}" in "${file}"`;
+    throw new UsageError(`Missing "${key}": pass ${flag}${where} ("star ${command}")`);
+  }
+  const what = describeIssue(issue, merged) + more(result.error);
+  if (key in given) throw new UsageError(`Flag "${flag}": ${what} ("star ${command}")`);
+  throw new ConfigError(`Cannot read "${file}": key "${issue.path.join(".")}": ${what}`);
+}
+
+function more(error: z.ZodError): string {
+  return error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : "";
+}
+
+/** The YAML text as a mapping of keys to values. */
+function readMapping(text: string, file: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = YAML.parse(text);
@@ -114,6 +199,11 @@ export function parseConfig<S extends z.ZodObject>(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(`Cannot read "${file}": the config must be a mapping of keys to values`);
   }
+  return raw as Record<string, unknown>;
+}
+
+/** Unknown keys are an error naming each with the closest valid key. */
+function checkKnown(raw: object, schema: z.ZodObject, file: string): void {
   const known = Object.keys(schema.shape);
   const unknown = Object.keys(raw).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
@@ -125,24 +215,26 @@ export function parseConfig<S extends z.ZodObject>(
       `Cannot read "${file}": unknown key${unknown.length > 1 ? "s" : ""} ${parts.join(", ")}`,
     );
   }
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const key = issue.path.join(".") || "(root)";
-    const more = result.error.issues.length > 1
-      ? ` (and ${result.error.issues.length - 1} more)`
-      : "";
-    throw new ConfigError(
-      `Cannot read "${file}": key "${key}": ${describeIssue(issue, raw)}${more}`,
-    );
-  }
-  const base = dirname(resolve(file));
-  const cfg = result.data as Record<string, unknown>;
+}
+
+/**
+ * Relative paths made absolute against `base`. With `keepStdin` (values not yet validated, as
+ * loadConfigWithFlags reads them) "" stays for validation to name and "-" stays for stdin; the
+ * trainers' configs resolve every relative path.
+ */
+function resolvePaths<T extends Record<string, unknown>>(
+  cfg: T,
+  base: string,
+  keepStdin = false,
+): T {
+  const out: Record<string, unknown> = { ...cfg };
   for (const k of PATH_KEYS) {
-    const v = cfg[k];
-    if (typeof v === "string" && !isAbsolute(v)) cfg[k] = join(base, v);
+    const v = out[k];
+    if (typeof v !== "string" || isAbsolute(v)) continue;
+    if (keepStdin && (v === "" || v === "-")) continue;
+    out[k] = join(base, v);
   }
-  return cfg as z.infer<S>;
+  return out as T;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, raw: object): string {
@@ -160,13 +252,15 @@ export async function loadConfig<S extends z.ZodObject>(
   file: string,
   schema: S,
 ): Promise<z.infer<S>> {
-  let text: string;
+  return parseConfig(await readConfigText(file), schema, file);
+}
+
+async function readConfigText(file: string): Promise<string> {
   try {
-    text = await Deno.readTextFile(file);
+    return await Deno.readTextFile(file);
   } catch (err) {
     throw new ConfigError(`Cannot read config "${file}": ${(err as Error).message.split("\n")[0]}`);
   }
-  return parseConfig(text, schema, file);
 }
 
 /** Writes the resolved config (defaults filled in, absolute paths) to output_dir/config.yaml. */
