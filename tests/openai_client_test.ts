@@ -142,3 +142,22 @@ Deno.test("OpenAiClient.completions() retries a refused connection and a reply w
     await server.close();
   }
 });
+
+Deno.test("OpenAiClient fills options given as undefined with their defaults", async () => {
+  const server = fakeVllm((_, i) =>
+    i === 0 ? vllmError(502, "bad gateway") : Response.json(vllmReply(["x"]))
+  );
+  const log: string[] = [];
+  try {
+    const client = new OpenAiClient({
+      baseUrl: server.url,
+      concurrency: undefined,
+      retryBaseMs: undefined,
+      log: (s) => log.push(s),
+    });
+    assertEquals((await client.completions({ model: "m", prompt: "p" })).choices.length, 1);
+    assertMatch(log[0], /retrying in 1000 ms/);
+  } finally {
+    await server.close();
+  }
+});

@@ -111,11 +111,11 @@ export class OpenAiClient {
 
   constructor(opts: OpenAiClientOptions) {
     this.#o = {
-      concurrency: 32,
-      timeoutMs: 600_000,
-      maxAttempts: 3,
-      retryBaseMs: 1000,
       ...opts,
+      concurrency: opts.concurrency ?? 32,
+      timeoutMs: opts.timeoutMs ?? 600_000,
+      maxAttempts: opts.maxAttempts ?? 3,
+      retryBaseMs: opts.retryBaseMs ?? 1000,
     };
     this.root = apiRoot(opts.baseUrl);
   }
