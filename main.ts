@@ -55,6 +55,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Sample completions of prompts with a KV cache",
     load: () => import("./cli/generate.ts"),
   },
+  rollout: {
+    summary: "Teacher rollouts for CKD: sample, format-check, dedupe (engine or server)",
+    load: () => import("./cli/rollout.ts"),
+  },
 };
 
 const TOP_HELP = () => {

@@ -1,6 +1,7 @@
 /**
  * The training side: configs, learning-rate schedules, the optimizer and loss references, data
- * order, metrics, progress and checkpoints. The trainers (CKD, Sim-RL) build on these.
+ * order, metrics, progress and checkpoints. The trainers (CKD, Sim-RL) build on these, and
+ * so does the teacher rollout (engine or OpenAI-compatible server).
  */
 export * from "./config.ts";
 export * from "./schedule.ts";
@@ -24,3 +25,5 @@ export * from "./ckd_ref.ts";
 export * from "./ckd_gpu.ts";
 export * from "./ckd.ts";
 export * from "./eval.ts";
+export * from "./openai_client.ts";
+export * from "./rollout.ts";
