@@ -55,6 +55,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Sample completions of prompts with a KV cache",
     load: () => import("./cli/generate.ts"),
   },
+  eval: {
+    summary: "Evaluate a model: BFCL single-turn AST accuracy or held-out reward",
+    load: () => import("./cli/eval.ts"),
+  },
 };
 
 const TOP_HELP = () => {
