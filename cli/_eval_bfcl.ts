@@ -25,7 +25,11 @@ import {
 } from "../reward/bfcl/mod.ts";
 import { formatDuration } from "../train/progress.ts";
 
-/** Greedy completions (the text after each prompt, end token left out), one per prompt. */
+/**
+ * Greedy completions, one per prompt: the text generated after it, special tokens such as
+ * `<|im_end|>` left out (as vLLM returns it). BFCL asks for up to min(4096, context - prompt - 2)
+ * new tokens at temperature 0.001.
+ */
 export type Generate = (prompts: string[]) => Promise<string[]>;
 
 export interface BfclFlags {
