@@ -9,7 +9,8 @@
  */
 import { closestName } from "../lib/suggest.ts";
 import { JsonlWriter, readJsonl } from "../data/jsonl.ts";
-import { type DataError, UsageError, UserError } from "../lib/errors.ts";
+import { DataError, UsageError, UserError } from "../lib/errors.ts";
+import { errorText, jsonObject, RowError, rowError, runRows } from "./_rows.ts";
 import { type BfclDataEntry, countBfclEntries, loadBfclCategory } from "../data/bfcl.ts";
 import {
   BFCL_CATEGORIES,
@@ -175,6 +176,33 @@ function judgedRow(entry: BfclDataEntry, completion: string, counts: Map<string,
   };
 }
 
+/** A readable --generations row: an id and its completion. */
+interface GenerationRow {
+  id: string;
+  completion: string;
+  line: number;
+}
+
+function parseGeneration(text: string, at: { file: string; line: number }): GenerationRow {
+  const row = jsonObject(text, at);
+  for (const field of ["id", "completion"] as const) {
+    if (typeof row[field] !== "string") {
+      const e = new DataError(
+        at.file,
+        at.line,
+        `field "${field}" is missing or not a string`,
+        field,
+      );
+      throw rowError(e, row);
+    }
+  }
+  return { id: row.id as string, completion: row.completion as string, line: at.line };
+}
+
+/**
+ * --generations through the row pipeline (cli/_rows.ts): one output row per input row, in
+ * order; a row of an entry that exists but is not selected writes nothing and is counted.
+ */
 async function judgeGenerations(sel: Selection, input: string, output: string | undefined) {
   const counts = new Map<string, CategoryCount>();
   // id -> entry for the selected entries of each category, loaded when a row first needs it;
@@ -182,58 +210,44 @@ async function judgeGenerations(sel: Selection, input: string, output: string | 
   const selected = new Map<string, BfclDataEntry>();
   const known = new Set<string>();
   const loaded = new Set<string>();
-  let errors = 0, skipped = 0;
+  let unknown = 0, skipped = 0;
   const t0 = performance.now();
-  await writeRows(output, async (w) => {
-    const errorRow = (id: unknown, line: number, error: string) => {
-      errors++;
-      return w.writeText(JSON.stringify(id === undefined ? { line, error } : { id, line, error }));
-    };
-    // A line that is not JSON is reported in its place and reading goes on.
-    const badLines: DataError[] = [];
-    for await (const { line, value } of readJsonl(input, { onError: (e) => badLines.push(e) })) {
-      for (const e of badLines.splice(0)) await errorRow(undefined, e.line, e.message);
-      const row = value as Record<string, unknown>;
-      if (row === null || typeof row !== "object" || Array.isArray(row)) {
-        await errorRow(undefined, line, `Cannot read "${input}" line ${line}: not a JSON object`);
-        continue;
-      }
-      const id = row.id;
-      if (typeof id !== "string") {
-        await errorRow(
-          id,
-          line,
-          `Cannot read "${input}" line ${line}: field "id" is missing or not a string`,
-        );
-        continue;
-      }
-      if (typeof row.completion !== "string") {
-        await errorRow(
-          id,
-          line,
-          `Cannot read "${input}" line ${line}: field "completion" is missing or not a string`,
-        );
-        continue;
-      }
-      const category = categoryOfId(id);
-      if ((BFCL_CATEGORIES as readonly string[]).includes(category) && !loaded.has(category)) {
-        loaded.add(category);
-        const all = await loadCategory(sel.dir, category);
-        const chosen = sel.categories.includes(category as BfclCategory);
-        all.forEach((e, i) => {
-          known.add(e.id);
-          if (chosen && i < (sel.limit ?? Infinity)) selected.set(e.id, e);
-        });
-      }
-      const entry = selected.get(id);
-      if (entry === undefined) {
-        if (known.has(id)) skipped++;
-        else await errorRow(id, line, `Unknown BFCL entry id "${id}" (line ${line} of "${input}")`);
-        continue;
-      }
-      await w.writeText(JSON.stringify(judgedRow(entry, row.completion, counts)));
+  const judgeRow = async (row: GenerationRow): Promise<string> => {
+    const category = categoryOfId(row.id);
+    if ((BFCL_CATEGORIES as readonly string[]).includes(category) && !loaded.has(category)) {
+      loaded.add(category);
+      const all = await loadCategory(sel.dir, category);
+      const chosen = sel.categories.includes(category as BfclCategory);
+      all.forEach((e, i) => {
+        known.add(e.id);
+        if (chosen && i < (sel.limit ?? Infinity)) selected.set(e.id, e);
+      });
     }
-    for (const e of badLines) await errorRow(undefined, e.line, e.message);
+    const entry = selected.get(row.id);
+    if (entry !== undefined) return JSON.stringify(judgedRow(entry, row.completion, counts));
+    if (known.has(row.id)) {
+      skipped++;
+      return "";
+    }
+    unknown++;
+    const e = new DataError(input, row.line, `unknown BFCL entry id "${row.id}"`, "id");
+    console.error(`star: ${e.message}`);
+    return errorText(new RowError(e, JSON.stringify(row.id)));
+  };
+  let errors = 0;
+  await writeRows(output, async (out) => {
+    const r = await runRows<GenerationRow>({
+      input,
+      out,
+      parse: parseGeneration,
+      budget: 1024,
+      async process(rows) {
+        const texts: string[] = [];
+        for (const row of rows) texts.push(await judgeRow(row));
+        return texts;
+      },
+    });
+    errors = r.errors + unknown;
   });
   const rows = [...counts.values()].reduce((a, c) => a + c.total, 0);
   const secs = (performance.now() - t0) / 1000;
@@ -374,7 +388,10 @@ async function writeRows(
   fill: (w: JsonlWriter) => void | Promise<void>,
 ): Promise<void> {
   if (path === undefined) {
-    const sink = { writeText: () => Promise.resolve() } as unknown as JsonlWriter;
+    const sink = {
+      writeText: () => Promise.resolve(),
+      flush: () => Promise.resolve(),
+    } as unknown as JsonlWriter;
     await fill(sink);
     return;
   }

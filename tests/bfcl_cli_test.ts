@@ -115,7 +115,7 @@ Deno.test("star eval --generations judges each row in order, reports bad rows, e
     );
     assertEquals(rows[2].id, "no_such_7");
     assertEquals(rows[2].line, 3);
-    assertMatch(rows[2].error, /Unknown BFCL entry id "no_such_7"/);
+    assertMatch(rows[2].error, /in\.jsonl" line 3: unknown BFCL entry id "no_such_7"/);
     assertEquals([rows[3].valid, rows[4].error_type], [true, "irrelevance_error:decoder_success"]);
     assertEquals(rows[5].line, 6);
     assertMatch(rows[5].error, /field "completion"/);
@@ -123,7 +123,7 @@ Deno.test("star eval --generations judges each row in order, reports bad rows, e
     assertMatch(rows[6].error, /line 7: invalid JSON/);
     assertEquals(rows[7].category, "live_relevance");
     assertEquals(rows[7].valid, true);
-    assertMatch(rows[8].error, /Unknown BFCL entry id "simple_python_999999"/);
+    assertMatch(rows[8].error, /line 9: unknown BFCL entry id "simple_python_999999"/);
     assertEquals(rows.length, 9);
 
     const summary = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
@@ -137,7 +137,10 @@ Deno.test("star eval --generations judges each row in order, reports bad rows, e
     assertEquals(summary.scores["Live Acc"], 0);
     assertMatch(r.stdout, /simple_python\s+1\s+2\s+50\.00%/);
     assertMatch(r.stdout, /Relevance Detection\s+100\.00%/);
-    assertMatch(r.stderr, /judged 5 rows/);
+    assertMatch(r.stderr, /judged 5 rows in .*, 4 errors/);
+    // each bad row is also named on stderr, once
+    const named = r.stderr.split("\n").filter((l) => l.startsWith("star: Cannot read"));
+    assertEquals(named.map((l) => Number(/ line (\d+):/.exec(l)![1])).sort(), [3, 6, 7, 9]);
   });
 });
 
