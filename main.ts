@@ -59,6 +59,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Teacher rollouts for CKD: sample, format-check, dedupe (engine or server)",
     load: () => import("./cli/rollout.ts"),
   },
+  eval: {
+    summary: "Evaluate a model: BFCL single-turn AST accuracy or held-out reward",
+    load: () => import("./cli/eval.ts"),
+  },
 };
 
 const TOP_HELP = () => {

@@ -63,7 +63,8 @@ export interface RowPipeline<Row> {
   cost?(row: Row): number;
   /**
    * The serialised output of each row of the batch, in order (one or more JSON lines each,
-   * "\n"-joined). `last`: no batch follows (a short input can be done in place).
+   * "\n"-joined; "" writes nothing for that row). `last`: no batch follows (a short input can be
+   * done in place).
    */
   process(rows: Row[], o: { last: boolean }): Promise<string[]>;
   /** Batches processed at once (default 1). */
@@ -88,7 +89,8 @@ export async function runRows<Row>(p: RowPipeline<Row>): Promise<{ rows: number;
     running.push(
       (good.length ? p.process(good, { last }) : Promise.resolve([])).then((outs) => {
         let i = 0;
-        return batch.map((it) => ("row" in it ? outs[i++] : errorText(it.error))).join("\n");
+        const texts = batch.map((it) => ("row" in it ? outs[i++] : errorText(it.error)));
+        return texts.filter((t) => t !== "").join("\n");
       }),
     );
     while (running.length >= inFlight || (last && running.length > 0)) {
