@@ -3,6 +3,7 @@ import {
   dumpsPyJson,
   isPyDict,
   parsePyJson,
+  parseRange,
   pyFloatRepr,
   PyJsonError,
   pyRepr,
@@ -59,6 +60,40 @@ Deno.test("parsePyJson() and pyRepr()/pyStr()/dumpsPyJson() agree with CPython 3
   assertEquals(n > 450, true);
 });
 
+Deno.test("parseRange() reads a slice in place exactly as parsePyJson() reads the slice", () => {
+  // Text after the slice that would extend a value read past its end: a closing quote, digits,
+  // the rest of a literal, closing brackets, an escape.
+  const after = ['"', "0", "5e3", "ue", "l", "e", "N", "y", "]}", " ", "\\u0041", ".5"];
+  // Literals cut short, which the text after them would complete.
+  const cut = ["tr", "nul", "fals", "Na", "Infinit", "-Infinit", '"ab', '["x\\'];
+  const texts = [...cases.filter((c) => c.kind === "loads").map((c) => c.text!), ...cut];
+  let n = 0;
+  for (const text of texts) {
+    const want = outcome(() => parsePyJson(text));
+    for (const tail of after) {
+      const host = `{"x": [${tail}` + text + tail;
+      const start = host.length - text.length - tail.length;
+      const end = start + text.length;
+      assertEquals(outcome(() => parseRange(host, start, end, false)), want, JSON.stringify(host));
+      const quiet = parseRange(host, start, end, true);
+      assertEquals(quiet === undefined, want.startsWith("error"), JSON.stringify(host));
+      if (quiet !== undefined) assertEquals("value " + pyRepr(quiet), want);
+      n++;
+    }
+  }
+  assertEquals(n > 450 * after.length, true);
+});
+
+/** The repr of what parse() returns, or its error message and position. */
+function outcome(parse: () => PyValue): string {
+  try {
+    return "value " + pyRepr(parse());
+  } catch (e) {
+    if (!(e instanceof PyJsonError)) throw e;
+    return `error ${e.message} @${e.position}`;
+  }
+}
+
 Deno.test("pyFloatRepr() agrees with CPython repr(float) on 5,000 values", () => {
   const buf = new DataView(new ArrayBuffer(8));
   let n = 0;
@@ -87,6 +122,11 @@ Deno.test("parsePyJson() keeps ints and floats apart and ints exact", () => {
   assertEquals(parsePyJson("-0"), 0n);
   assertEquals(Object.is(parsePyJson("-0.0"), -0), true);
   assertEquals(parsePyJson("12345678901234567890123"), 12345678901234567890123n);
+  // 15 digits are summed as a float, exactly; from 16 on the digits go to BigInt
+  assertEquals(parsePyJson("999999999999999"), 999999999999999n);
+  assertEquals(parsePyJson("-999999999999999"), -999999999999999n);
+  assertEquals(parsePyJson("9007199254740993"), 9007199254740993n);
+  assertEquals(parsePyJson("[-0, 10, 1E2, 7e-1]"), [0n, 10n, 100, 0.7]);
   assertEquals(Number.isNaN(parsePyJson(" NaN ")), true);
   assertEquals(parsePyJson("-Infinity"), -Infinity);
 });

@@ -110,6 +110,25 @@ Deno.test("simRlReward() reads the generation after the last assistant header", 
   assertFormatFails(simRlReward(prompt(), c, label("yes")));
 });
 
+Deno.test("simRlReward() finds the last assistant header wherever prompt and completion meet", () => {
+  // An earlier turn with two "</think>": reading from its header would fail the format.
+  const text = prompt().replace(
+    "<|im_start|>assistant\n<think>",
+    "<|im_start|>assistant\n<think>a</think>b</think><|im_end|>\n",
+  ) + "<|im_start|>assistant\n<think>t</think>\n" + calls(W(`{"city": "Paris"}`)) + "<|im_end|>";
+  const gold = label(calls(W(`{"city": "Paris"}`)));
+  // Every cut after the tools block: the header wholly in the prompt, split, or in the completion.
+  let n = 0;
+  for (let k = text.indexOf("</tools>") + 8; k <= text.length; k++) {
+    assertAnswer(simRlReward(text.slice(0, k), text.slice(k), gold), 1);
+    n++;
+  }
+  assertEquals(n > 100, true);
+  // With no header at all, the whole text is the generation: here, two think blocks.
+  const bare = text.replaceAll("<|im_start|>assistant\n", "");
+  assertFormatFails(simRlReward(bare.slice(0, 200), bare.slice(200), gold));
+});
+
 Deno.test("simRlReward() fails the format on a tool call that is not a call object", () => {
   const gold = calls(W(`{"city": "Paris"}`));
   assertFormatFails(score(calls(`{"name": "get_weather", "arguments": {"city": "Paris"}`), gold));

@@ -40,38 +40,82 @@ const MAX_DEPTH = 990;
 
 /** `json.loads(text)` with its default (strict) settings. */
 export function parsePyJson(text: string): PyValue {
-  if (text.charCodeAt(0) === 0xfeff) {
-    throw new PyJsonError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0);
-  }
-  const p = new Parser(text);
-  const value = p.value(p.ws(0), 0);
-  const end = p.ws(p.pos);
-  if (end !== text.length) throw new PyJsonError("Extra data", text, end);
-  return value;
+  return parseRange(text, 0, text.length, false)!;
 }
 
+/**
+ * `json.loads(text.slice(start, end))`, read in place (no copy of the text), or undefined
+ * instead of an error when `quiet` (no error object is built: callers that only need to know
+ * whether the text parses save that cost).
+ */
+export function parseRange(
+  text: string,
+  start: number,
+  end: number,
+  quiet: true,
+): PyValue | undefined;
+export function parseRange(text: string, start: number, end: number, quiet: false): PyValue;
+export function parseRange(
+  text: string,
+  start: number,
+  end: number,
+  quiet: boolean,
+): PyValue | undefined {
+  const p = new Parser(text, start, end, quiet);
+  try {
+    if (text.charCodeAt(start) === 0xfeff && start < end) {
+      p.fail("Unexpected UTF-8 BOM (decode using utf-8-sig)", start);
+    }
+    const value = p.value(p.ws(start), 0);
+    const after = p.ws(p.pos);
+    if (after !== end) p.fail("Extra data", after);
+    return value;
+  } catch (e) {
+    if (e === QUIET_FAILURE) return undefined;
+    throw e;
+  }
+}
+
+/** What a quiet parser throws: a constant, so that failing costs no stack trace. */
+const QUIET_FAILURE = Object.freeze({ quiet: true });
+
+/**
+ * A parser over s[start, end). Every read goes through `at`, which gives NaN from `end` on, as
+ * charCodeAt does past the end of a string, so the scanners stop there as they would on the
+ * slice alone.
+ */
 class Parser {
   pos = 0;
-  constructor(readonly s: string) {}
+  constructor(
+    readonly s: string,
+    readonly start: number,
+    readonly end: number,
+    readonly quiet: boolean,
+  ) {}
+
+  at(i: number): number {
+    return i < this.end ? this.s.charCodeAt(i) : NaN;
+  }
 
   /** Index of the first character at or after i that is not JSON whitespace (space, \t, \n, \r). */
   ws(i: number): number {
-    const s = this.s;
     for (;;) {
-      const c = s.charCodeAt(i);
+      const c = this.at(i);
+      if (c > 0x20) return i;
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
       else return i;
     }
   }
 
+  /** Throws the error json.loads gives for the text alone (positions relative to its start). */
   fail(reason: string, at: number): never {
-    throw new PyJsonError(reason, this.s, at);
+    if (this.quiet) throw QUIET_FAILURE;
+    throw new PyJsonError(reason, this.s.slice(this.start, this.end), at - this.start);
   }
 
   /** Parses the value starting exactly at i; leaves `pos` just after it. */
   value(i: number, depth: number): PyValue {
-    const s = this.s;
-    const c = s.charCodeAt(i);
+    const c = this.at(i);
     switch (c) {
       case 0x22: // "
         return this.string(i + 1);
@@ -80,25 +124,30 @@ class Parser {
       case 0x5b: // [
         return this.array(i + 1, depth + 1);
       case 0x6e: // n
-        if (s.startsWith("null", i)) return this.lit(i + 4, null);
+        if (this.has("null", i)) return this.lit(i + 4, null);
         break;
       case 0x74: // t
-        if (s.startsWith("true", i)) return this.lit(i + 4, true);
+        if (this.has("true", i)) return this.lit(i + 4, true);
         break;
       case 0x66: // f
-        if (s.startsWith("false", i)) return this.lit(i + 5, false);
+        if (this.has("false", i)) return this.lit(i + 5, false);
         break;
       case 0x4e: // N
-        if (s.startsWith("NaN", i)) return this.lit(i + 3, NaN);
+        if (this.has("NaN", i)) return this.lit(i + 3, NaN);
         break;
       case 0x49: // I
-        if (s.startsWith("Infinity", i)) return this.lit(i + 8, Infinity);
+        if (this.has("Infinity", i)) return this.lit(i + 8, Infinity);
         break;
       case 0x2d: // -
-        if (s.startsWith("-Infinity", i)) return this.lit(i + 9, -Infinity);
+        if (this.has("-Infinity", i)) return this.lit(i + 9, -Infinity);
         break;
     }
     return this.number(i);
+  }
+
+  /** The literal `word` starts at i and ends within the text. */
+  has(word: string, i: number): boolean {
+    return i + word.length <= this.end && this.s.startsWith(word, i);
   }
 
   lit<T extends PyValue>(end: number, v: T): T {
@@ -110,34 +159,38 @@ class Parser {
   number(start: number): PyValue {
     const s = this.s;
     let i = start;
-    if (s.charCodeAt(i) === 0x2d) i++;
-    const c = s.charCodeAt(i);
+    if (this.at(i) === 0x2d) i++;
+    const c = this.at(i);
+    let int = 0; // the integer part's value while it is exact (up to 15 digits)
     if (c >= 0x31 && c <= 0x39) {
+      int = c - 0x30;
       i++;
-      while (isDigit(s.charCodeAt(i))) i++;
+      for (let d = this.at(i); isDigit(d); d = this.at(++i)) int = int * 10 + d - 0x30;
     } else if (c === 0x30) i++;
     else this.fail("Expecting value", start);
     let isFloat = false;
-    if (s.charCodeAt(i) === 0x2e && isDigit(s.charCodeAt(i + 1))) {
+    if (this.at(i) === 0x2e && isDigit(this.at(i + 1))) {
       isFloat = true;
       i += 2;
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (isDigit(this.at(i))) i++;
     }
-    const e = s.charCodeAt(i);
+    const e = this.at(i);
     if (e === 0x65 || e === 0x45) {
       let j = i + 1;
-      const sign = s.charCodeAt(j);
+      const sign = this.at(j);
       if (sign === 0x2b || sign === 0x2d) j++;
-      if (isDigit(s.charCodeAt(j))) {
-        while (isDigit(s.charCodeAt(j))) j++;
+      if (isDigit(this.at(j))) {
+        while (isDigit(this.at(j))) j++;
         isFloat = true;
         i = j;
       }
     }
     this.pos = i;
+    const negative = this.at(start) === 0x2d;
+    const digits = negative ? i - start - 1 : i - start;
+    if (!isFloat && digits <= 15) return BigInt(negative ? -int : int);
     const lexeme = s.slice(start, i);
     if (isFloat) return Number(lexeme);
-    const digits = lexeme.charCodeAt(0) === 0x2d ? lexeme.length - 1 : lexeme.length;
     if (digits > INT_MAX_STR_DIGITS) {
       this.fail(
         `Exceeds the limit (${INT_MAX_STR_DIGITS} digits) for integer string conversion: ` +
@@ -155,7 +208,12 @@ class Parser {
     let i = start;
     let chunk = i;
     for (;;) {
-      const c = s.charCodeAt(i);
+      const c = this.at(i);
+      // Most characters are plain: neither the quote, a backslash, a control nor the end (NaN).
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+        i++;
+        continue;
+      }
       if (c === 0x22) {
         out += s.slice(chunk, i);
         this.pos = i + 1;
@@ -163,7 +221,7 @@ class Parser {
       }
       if (c === 0x5c) {
         out += s.slice(chunk, i);
-        const esc = s.charCodeAt(i + 1);
+        const esc = this.at(i + 1);
         switch (esc) {
           case 0x22:
             out += '"';
@@ -190,7 +248,7 @@ class Parser {
             out += "\t";
             break;
           case 0x75: { // u: four hex digits; surrogate halves pass through as UTF-16 units
-            const hex = s.slice(i + 2, i + 6);
+            const hex = s.slice(i + 2, Math.min(i + 6, this.end));
             if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("Invalid \\uXXXX escape", i + 1);
             out += String.fromCharCode(parseInt(hex, 16));
             i += 4;
@@ -205,31 +263,29 @@ class Parser {
         continue;
       }
       if (c < 0x20) this.fail("Invalid control character at", i);
-      if (Number.isNaN(c)) this.fail("Unterminated string starting at", start - 1);
-      i++;
+      this.fail("Unterminated string starting at", start - 1);
     }
   }
 
   object(start: number, depth: number): PyDict {
     if (depth > MAX_DEPTH) this.fail("Too deeply nested", start - 1);
-    const s = this.s;
     const out: PyDict = new Map();
     let i = this.ws(start);
-    if (s.charCodeAt(i) === 0x7d) {
+    if (this.at(i) === 0x7d) {
       this.pos = i + 1;
       return out;
     }
     for (;;) {
-      if (s.charCodeAt(i) !== 0x22) {
+      if (this.at(i) !== 0x22) {
         this.fail("Expecting property name enclosed in double quotes", i);
       }
       const key = this.string(i + 1);
       i = this.ws(this.pos);
-      if (s.charCodeAt(i) !== 0x3a) this.fail("Expecting ':' delimiter", i);
+      if (this.at(i) !== 0x3a) this.fail("Expecting ':' delimiter", i);
       i = this.ws(i + 1);
       out.set(key, this.value(i, depth));
       i = this.ws(this.pos);
-      const c = s.charCodeAt(i);
+      const c = this.at(i);
       if (c === 0x7d) {
         this.pos = i + 1;
         return out;
@@ -241,17 +297,16 @@ class Parser {
 
   array(start: number, depth: number): PyValue[] {
     if (depth > MAX_DEPTH) this.fail("Too deeply nested", start - 1);
-    const s = this.s;
     const out: PyValue[] = [];
     let i = this.ws(start);
-    if (s.charCodeAt(i) === 0x5d) {
+    if (this.at(i) === 0x5d) {
       this.pos = i + 1;
       return out;
     }
     for (;;) {
       out.push(this.value(i, depth));
       i = this.ws(this.pos);
-      const c = s.charCodeAt(i);
+      const c = this.at(i);
       if (c === 0x5d) {
         this.pos = i + 1;
         return out;

@@ -22,6 +22,15 @@ export function pyStrip(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
+/** Where `s.slice(start, end).strip()` lies in s, as [from, to). */
+export function pyStripBounds(s: string, start: number, end: number): [number, number] {
+  let a = start;
+  let b = end;
+  while (a < b && isPySpace(s.charCodeAt(a))) a++;
+  while (b > a && isPySpace(s.charCodeAt(b - 1))) b--;
+  return [a, b];
+}
+
 /**
  * Python's `str.strip(chars)` / `lstrip` / `rstrip` (`left`, `right`); `chars` null means
  * whitespace. Works on code points, so a surrogate pair is one character.
@@ -47,14 +56,30 @@ export function pyStripChars(
  * the next `open` and ends at the first `close` after it; scanning resumes after that close.
  */
 export function findAllBetween(text: string, open: string, close: string): string[] {
-  const out: string[] = [];
-  let from = 0;
+  const r = rangesBetween(text, open, close, 0, text.length);
+  const out: string[] = new Array(r.length / 2);
+  for (let k = 0; k < out.length; k++) out[k] = text.slice(r[2 * k], r[2 * k + 1]);
+  return out;
+}
+
+/**
+ * findAllBetween over text.slice(from, to), without copying: the groups' bounds in text, as
+ * [start0, end0, start1, end1, ...].
+ */
+export function rangesBetween(
+  text: string,
+  open: string,
+  close: string,
+  from: number,
+  to: number,
+): number[] {
+  const out: number[] = [];
   for (;;) {
     const a = text.indexOf(open, from);
-    if (a < 0) return out;
+    if (a < 0 || a + open.length > to) return out;
     const b = text.indexOf(close, a + open.length);
-    if (b < 0) return out;
-    out.push(text.slice(a + open.length, b));
+    if (b < 0 || b + close.length > to) return out;
+    out.push(a + open.length, b);
     from = b + close.length;
   }
 }
