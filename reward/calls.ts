@@ -40,15 +40,17 @@ export function valueSimilarity(p: PyValue, g: PyValue): number {
 
 /** Argument similarity of a predicted call's arguments against a gold call's. */
 export function argSimilarity(p: PyDict, g: PyDict): number {
-  const left = new Map(g);
+  // p's keys are distinct, so each shared key is met once: the gold keys left unmatched are
+  // g.size - shared.
   let sum = 0;
+  let shared = 0;
   for (const [k, pv] of p) {
-    if (!left.has(k)) continue;
-    const gv = left.get(k)!;
-    left.delete(k);
+    const gv = g.get(k);
+    if (gv === undefined) continue;
+    shared++;
     sum += valueSimilarity(pv, gv);
   }
-  const den = p.size + left.size;
+  const den = p.size + g.size - shared;
   return den === 0 ? 1 : sum / den;
 }
 

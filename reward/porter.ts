@@ -29,6 +29,10 @@ function isVowelLetter(c: string): boolean {
   return c === "a" || c === "e" || c === "i" || c === "o" || c === "u";
 }
 
+function isVowelCode(c: number): boolean {
+  return c === 0x61 || c === 0x65 || c === 0x69 || c === 0x6f || c === 0x75;
+}
+
 /**
  * Porter's consonant: not a vowel letter, and `y` only when it follows a vowel (or starts the
  * word). A run of y's alternates, so the answer comes from the letter before the run.
@@ -44,26 +48,31 @@ function isConsonant(w: string, i: number): boolean {
   return (i - j) % 2 === 0 ? first : !first;
 }
 
-/** Consonant flags of every letter, in one pass. */
-function consonants(w: string): boolean[] {
-  const out: boolean[] = new Array(w.length);
-  for (let i = 0; i < w.length; i++) {
-    const c = w[i];
-    out[i] = isVowelLetter(c) ? false : c === "y" ? (i === 0 ? true : !out[i - 1]) : true;
-  }
-  return out;
-}
-
-/** m in [C](VC)^m[V]: the number of vowel-run to consonant-run transitions. */
+/**
+ * m in [C](VC)^m[V]: the number of vowel-run to consonant-run transitions. Letters are
+ * classified left to right: a y is a consonant at the start or after a vowel.
+ */
 function measure(stem: string): number {
-  const cons = consonants(stem);
   let m = 0;
-  for (let i = 1; i < cons.length; i++) if (cons[i] && !cons[i - 1]) m++;
+  let prev = false; // was the previous letter a consonant
+  for (let i = 0; i < stem.length; i++) {
+    const c = stem.charCodeAt(i);
+    const cons: boolean = isVowelCode(c) ? false : c === 0x79 ? (i === 0 || !prev) : true;
+    if (cons && i > 0 && !prev) m++;
+    prev = cons;
+  }
   return m;
 }
 
 function hasVowel(stem: string): boolean {
-  return consonants(stem).includes(false);
+  let prev = false;
+  for (let i = 0; i < stem.length; i++) {
+    const c = stem.charCodeAt(i);
+    const cons: boolean = isVowelCode(c) ? false : c === 0x79 ? (i === 0 || !prev) : true;
+    if (!cons) return true;
+    prev = cons;
+  }
+  return false;
 }
 
 function endsDoubleConsonant(w: string): boolean {
@@ -81,21 +90,16 @@ function endsCvc(w: string): boolean {
   return n === 2 && !isConsonant(w, 0) && isConsonant(w, 1);
 }
 
-type Rule = [suffix: string, replacement: string, cond: ((stem: string) => boolean) | null];
+/** A rule's condition sees the stem (the word less the suffix) and the whole word. */
+type Cond = ((stem: string, word: string) => boolean) | null;
+type Rule = readonly [suffix: string, replacement: string, cond: Cond];
 
 /** The first rule whose suffix matches decides: applied if its condition holds, else nothing. */
-function applyRules(w: string, rules: Rule[]): string {
+function applyRules(w: string, rules: readonly Rule[]): string {
   for (const [suffix, replacement, cond] of rules) {
-    if (suffix === "*d") {
-      if (endsDoubleConsonant(w)) {
-        const stem = w.slice(0, -2);
-        return cond === null || cond(stem) ? stem + replacement : w;
-      }
-      continue;
-    }
     if (w.endsWith(suffix)) {
       const stem = w.slice(0, w.length - suffix.length);
-      return cond === null || cond(stem) ? stem + replacement : w;
+      return cond === null || cond(stem, w) ? stem + replacement : w;
     }
   }
   return w;
@@ -104,13 +108,16 @@ function applyRules(w: string, rules: Rule[]): string {
 const mPositive = (s: string) => measure(s) > 0;
 const mAbove1 = (s: string) => measure(s) > 1;
 
+const STEP1A: readonly Rule[] = [
+  ["sses", "ss", null],
+  ["ies", "i", null],
+  ["ss", "ss", null],
+  ["s", "", null],
+];
+
 function step1a(w: string): string {
   if (w.length === 4 && w.endsWith("ies")) return w.slice(0, -3) + "ie";
-  return applyRules(w, [["sses", "ss", null], ["ies", "i", null], ["ss", "ss", null], [
-    "s",
-    "",
-    null,
-  ]]);
+  return applyRules(w, STEP1A);
 }
 
 function step1b(w: string): string {
@@ -130,83 +137,90 @@ function step1b(w: string): string {
     }
   }
   if (stem === null) return w;
-  const last = stem[stem.length - 1];
-  return applyRules(stem, [
-    ["at", "ate", null],
-    ["bl", "ble", null],
-    ["iz", "ize", null],
-    ["*d", last, () => last !== "l" && last !== "s" && last !== "z"],
-    ["", "e", (s) => measure(s) === 1 && endsCvc(s)],
-  ]);
+  // at -> ate, bl -> ble, iz -> ize
+  if (stem.endsWith("at") || stem.endsWith("bl") || stem.endsWith("iz")) return stem + "e";
+  if (endsDoubleConsonant(stem)) {
+    const last = stem[stem.length - 1];
+    return last !== "l" && last !== "s" && last !== "z" ? stem.slice(0, -1) : stem;
+  }
+  return measure(stem) === 1 && endsCvc(stem) ? stem + "e" : stem;
 }
 
+const STEP1C: readonly Rule[] = [["y", "i", (s) => s.length > 1 && isConsonant(s, s.length - 1)]];
+
 function step1c(w: string): string {
-  return applyRules(w, [["y", "i", (s) => s.length > 1 && isConsonant(s, s.length - 1)]]);
+  return applyRules(w, STEP1C);
 }
+
+const STEP2: readonly Rule[] = [
+  ["ational", "ate", mPositive],
+  ["tional", "tion", mPositive],
+  ["enci", "ence", mPositive],
+  ["anci", "ance", mPositive],
+  ["izer", "ize", mPositive],
+  ["bli", "ble", mPositive],
+  ["alli", "al", mPositive],
+  ["entli", "ent", mPositive],
+  ["eli", "e", mPositive],
+  ["ousli", "ous", mPositive],
+  ["ization", "ize", mPositive],
+  ["ation", "ate", mPositive],
+  ["ator", "ate", mPositive],
+  ["alism", "al", mPositive],
+  ["iveness", "ive", mPositive],
+  ["fulness", "ful", mPositive],
+  ["ousness", "ous", mPositive],
+  ["aliti", "al", mPositive],
+  ["iviti", "ive", mPositive],
+  ["biliti", "ble", mPositive],
+  ["fulli", "ful", mPositive],
+  // The l of "logi" counts as part of the stem, so short stems such as "geo" qualify.
+  ["logi", "log", (_s, w) => mPositive(w.slice(0, -3))],
+];
 
 function step2(w: string): string {
   if (w.endsWith("alli") && mPositive(w.slice(0, -4))) return step2(w.slice(0, -4) + "al");
-  return applyRules(w, [
-    ["ational", "ate", mPositive],
-    ["tional", "tion", mPositive],
-    ["enci", "ence", mPositive],
-    ["anci", "ance", mPositive],
-    ["izer", "ize", mPositive],
-    ["bli", "ble", mPositive],
-    ["alli", "al", mPositive],
-    ["entli", "ent", mPositive],
-    ["eli", "e", mPositive],
-    ["ousli", "ous", mPositive],
-    ["ization", "ize", mPositive],
-    ["ation", "ate", mPositive],
-    ["ator", "ate", mPositive],
-    ["alism", "al", mPositive],
-    ["iveness", "ive", mPositive],
-    ["fulness", "ful", mPositive],
-    ["ousness", "ous", mPositive],
-    ["aliti", "al", mPositive],
-    ["iviti", "ive", mPositive],
-    ["biliti", "ble", mPositive],
-    ["fulli", "ful", mPositive],
-    // The l of "logi" counts as part of the stem, so short stems such as "geo" qualify.
-    ["logi", "log", () => mPositive(w.slice(0, -3))],
-  ]);
+  return applyRules(w, STEP2);
 }
+
+const STEP3: readonly Rule[] = [
+  ["icate", "ic", mPositive],
+  ["ative", "", mPositive],
+  ["alize", "al", mPositive],
+  ["iciti", "ic", mPositive],
+  ["ical", "ic", mPositive],
+  ["ful", "", mPositive],
+  ["ness", "", mPositive],
+];
 
 function step3(w: string): string {
-  return applyRules(w, [
-    ["icate", "ic", mPositive],
-    ["ative", "", mPositive],
-    ["alize", "al", mPositive],
-    ["iciti", "ic", mPositive],
-    ["ical", "ic", mPositive],
-    ["ful", "", mPositive],
-    ["ness", "", mPositive],
-  ]);
+  return applyRules(w, STEP3);
 }
 
+const STEP4: readonly Rule[] = [
+  ["al", "", mAbove1],
+  ["ance", "", mAbove1],
+  ["ence", "", mAbove1],
+  ["er", "", mAbove1],
+  ["ic", "", mAbove1],
+  ["able", "", mAbove1],
+  ["ible", "", mAbove1],
+  ["ant", "", mAbove1],
+  ["ement", "", mAbove1],
+  ["ment", "", mAbove1],
+  ["ent", "", mAbove1],
+  ["ion", "", (s) => mAbove1(s) && (s.endsWith("s") || s.endsWith("t"))],
+  ["ou", "", mAbove1],
+  ["ism", "", mAbove1],
+  ["ate", "", mAbove1],
+  ["iti", "", mAbove1],
+  ["ous", "", mAbove1],
+  ["ive", "", mAbove1],
+  ["ize", "", mAbove1],
+];
+
 function step4(w: string): string {
-  return applyRules(w, [
-    ["al", "", mAbove1],
-    ["ance", "", mAbove1],
-    ["ence", "", mAbove1],
-    ["er", "", mAbove1],
-    ["ic", "", mAbove1],
-    ["able", "", mAbove1],
-    ["ible", "", mAbove1],
-    ["ant", "", mAbove1],
-    ["ement", "", mAbove1],
-    ["ment", "", mAbove1],
-    ["ent", "", mAbove1],
-    ["ion", "", (s) => mAbove1(s) && (s.endsWith("s") || s.endsWith("t"))],
-    ["ou", "", mAbove1],
-    ["ism", "", mAbove1],
-    ["ate", "", mAbove1],
-    ["iti", "", mAbove1],
-    ["ous", "", mAbove1],
-    ["ive", "", mAbove1],
-    ["ize", "", mAbove1],
-  ]);
+  return applyRules(w, STEP4);
 }
 
 function step5a(w: string): string {
@@ -216,8 +230,10 @@ function step5a(w: string): string {
   return m > 1 || (m === 1 && !endsCvc(stem)) ? stem : w;
 }
 
+const STEP5B: readonly Rule[] = [["ll", "l", (_s, w) => measure(w.slice(0, -1)) > 1]];
+
 function step5b(w: string): string {
-  return applyRules(w, [["ll", "l", () => measure(w.slice(0, -1)) > 1]]);
+  return applyRules(w, STEP5B);
 }
 
 /** NLTK `PorterStemmer().stem(word)` for a lowercase word. */
