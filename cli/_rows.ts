@@ -4,11 +4,19 @@
  * skipped), each parsed and validated into a row by the command (a bad one becomes
  * `{"id"?, "line", "error"}` and is reported on stderr; the others go on), grouped into batches
  * by a cost budget (tokens, samples, lines), and processed batch by batch, up to `inFlight`
- * batches at once (score's worker threads); every batch's output is written in input order as
- * soon as it and the batches before it are done. Memory is bounded by the batches in flight.
+ * batches at once; every batch's output is written in input order once it and the batches
+ * before it are done. Memory is bounded by the batches in flight. runLineBytes is the same
+ * pipeline for a command that parses where it processes (score's worker threads): its batches
+ * are whole lines as undecoded bytes, cut by a byte budget, and the rows are the process's.
  */
 import { DataError, displayName } from "../lib/errors.ts";
-import { type JsonlWriter, readLines } from "../data/jsonl.ts";
+import {
+  isBlank,
+  type JsonlWriter,
+  type LineBytes,
+  readLineBytes,
+  readLines,
+} from "../data/jsonl.ts";
 
 /** A row that could not be read: the DataError and the row's id when it had one. */
 export class RowError extends DataError {
@@ -77,8 +85,7 @@ export interface RowPipeline<Row> {
 export async function runRows<Row>(p: RowPipeline<Row>): Promise<{ rows: number; errors: number }> {
   type Item = { row: Row } | { error: DataError };
   const onError = p.onError ?? ((e: DataError) => console.error(`star: ${e.message}`));
-  const inFlight = Math.max(1, p.inFlight ?? 1);
-  const running: Promise<string>[] = [];
+  const written = new InOrder(p.out, p.inFlight);
   let rows = 0, errors = 0, cost = 0;
   let items: Item[] = [];
   const flush = async (last: boolean) => {
@@ -86,17 +93,13 @@ export async function runRows<Row>(p: RowPipeline<Row>): Promise<{ rows: number;
     items = [];
     cost = 0;
     const good = batch.flatMap((it) => ("row" in it ? [it.row] : []));
-    running.push(
+    await written.push(
       (good.length ? p.process(good, { last }) : Promise.resolve([])).then((outs) => {
         let i = 0;
         const texts = batch.map((it) => ("row" in it ? outs[i++] : errorText(it.error)));
         return texts.filter((t) => t !== "").join("\n");
       }),
     );
-    while (running.length >= inFlight || (last && running.length > 0)) {
-      const text = await running.shift()!;
-      if (text) await p.out.writeText(text);
-    }
   };
   for await (const { line, text } of readLines(p.input)) {
     if (isBlank(text)) continue;
@@ -116,16 +119,59 @@ export async function runRows<Row>(p: RowPipeline<Row>): Promise<{ rows: number;
     cost += c;
   }
   await flush(true);
-  await p.out.flush();
+  await written.drain();
   return { rows, errors };
 }
 
-function isBlank(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
+export interface LineBytesPipeline {
+  /** Input file, or "-" for stdin. */
+  input: string;
+  out: JsonlWriter;
+  /** Bytes per batch, about (whole lines; a longer line comes whole in a larger batch). */
+  budget: number;
+  /**
+   * The serialised output of a batch's rows, in order ("\n"-joined; "" for none). Decoding
+   * (decodeLines), skipping blank lines, parsing and error rows are the process's.
+   */
+  process(lines: LineBytes): Promise<string>;
+  /** Batches processed at once (default 1). */
+  inFlight?: number;
+}
+
+/** Runs a pipeline whose batches are raw lines (see LineBytesPipeline). */
+export async function runLineBytes(p: LineBytesPipeline): Promise<void> {
+  const written = new InOrder(p.out, p.inFlight);
+  for await (const lines of readLineBytes(p.input, p.budget)) await written.push(p.process(lines));
+  await written.drain();
+}
+
+/** Writes batch outputs in input order, with up to `inFlight` batches under way. */
+class InOrder {
+  #running: Promise<string>[] = [];
+  readonly #inFlight: number;
+
+  constructor(readonly out: JsonlWriter, inFlight = 1) {
+    this.#inFlight = Math.max(1, inFlight);
   }
-  return true;
+
+  /** Queues a batch's output to come; writes the oldest ones while too many are under way. */
+  async push(text: Promise<string>): Promise<void> {
+    // Each is awaited in its turn; a failure meanwhile must not count as unhandled.
+    text.catch(() => {});
+    this.#running.push(text);
+    while (this.#running.length >= this.#inFlight) await this.#writeOldest();
+  }
+
+  /** Writes all that is queued, then flushes the writer. */
+  async drain(): Promise<void> {
+    while (this.#running.length > 0) await this.#writeOldest();
+    await this.out.flush();
+  }
+
+  async #writeOldest(): Promise<void> {
+    const text = await this.#running.shift()!;
+    if (text) await this.out.writeText(text);
+  }
 }
 
 export { displayName };

@@ -6,6 +6,7 @@
  */
 import { dumpsPyJson, isPyDict, parsePyJson, type PyValue } from "../lib/py/json.ts";
 import { RewardError, simRlReward } from "../reward/mod.ts";
+import { decodeLines, isBlank, type LineBytes } from "../data/jsonl.ts";
 
 export interface LineResult {
   /** The output row, serialised. */
@@ -101,12 +102,14 @@ function errorRow(
   };
 }
 
-/** A batch of input lines, as the command hands it to a worker. */
+/**
+ * A batch of input lines as bytes, as the command hands it to a worker (the buffer is
+ * transferred, not copied).
+ */
 export interface Batch {
   seq: number;
   file: string;
-  lines: number[];
-  texts: string[];
+  lines: LineBytes;
 }
 
 /** A batch's output rows joined by "\n", and its counts. */
@@ -119,8 +122,9 @@ export interface BatchResult {
   formatValid: number;
 }
 
+/** Decodes a batch as the line reader would (decodeLines), skips blank lines, scores the rest. */
 export function scoreBatch(b: Batch): BatchResult {
-  const out: string[] = new Array(b.texts.length);
+  const out: string[] = [];
   const res: BatchResult = {
     seq: b.seq,
     text: "",
@@ -129,9 +133,10 @@ export function scoreBatch(b: Batch): BatchResult {
     rewardSum: 0,
     formatValid: 0,
   };
-  for (let i = 0; i < b.texts.length; i++) {
-    const r = scoreLine(b.texts[i], b.lines[i], b.file);
-    out[i] = r.text;
+  for (const { line, text } of decodeLines(b.lines)) {
+    if (isBlank(text)) continue;
+    const r = scoreLine(text, line, b.file);
+    out.push(r.text);
     res.rows++;
     if (r.reward === null) res.errors++;
     else {

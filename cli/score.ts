@@ -3,16 +3,17 @@
  * (constant memory), writes one row per input row in order, an error row for a row that cannot
  * be scored, and a summary on stderr. Exit 1 when any row errored.
  *
- * Parallelism: lines are read on the main thread and scored in batches through the row
- * pipeline (cli/_rows.ts), which writes them back in input order with a bounded number of
- * batches in flight (so memory stays constant). A short input is scored in place; once a first
- * full batch exists, one worker per other core starts, and each batch goes to a worker with
+ * Parallelism: the row pipeline (cli/_rows.ts, runLineBytes) reads the input as bytes, cuts it
+ * into batches of whole lines and writes results back in input order with a bounded number of
+ * batches in flight (so memory stays constant); decoding, parsing and scoring happen where a
+ * batch is scored. A short input is scored in place; once a first full batch exists, one
+ * worker per other core starts, and each batch goes (transferred, not copied) to a worker with
  * room in its queue or else is scored here. If no worker can start, all is done here.
  */
 import type { CommandModule } from "./command.ts";
 import type { CommandSpec } from "./args.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
-import { runRows } from "./_rows.ts";
+import { runLineBytes } from "./_rows.ts";
 import { type Batch, type BatchResult, scoreBatch } from "./_score_rows.ts";
 
 const spec = {
@@ -47,10 +48,10 @@ export interface ScoreSummary {
 }
 
 /**
- * Lines per batch; batches queued per worker at most; batches read but not yet written at
- * most (per thread), which bounds memory.
+ * Bytes per batch (whole lines; a longer line makes a larger batch); batches queued per worker
+ * at most; batches read but not yet written at most (per thread), which bounds memory.
  */
-const BATCH_LINES = 256;
+const BATCH_BYTES = 1 << 19;
 const QUEUED_PER_WORKER = 2;
 const UNWRITTEN_PER_THREAD = 4;
 
@@ -62,28 +63,18 @@ export const command: CommandModule<typeof spec.flags> = {
     const pool = new Pool(flags.input, workerCount());
     let seq = 0;
     try {
-      await runRows<{ line: number; text: string }>({
+      await runLineBytes({
         input: flags.input,
         out,
-        // rows are parsed where they are scored (here or in a worker)
-        parse: (text, at) => ({ line: at.line, text }),
-        budget: BATCH_LINES,
+        budget: BATCH_BYTES,
         inFlight: (pool.size + 1) * UNWRITTEN_PER_THREAD,
-        process: async (rows, o) => {
-          const r = await pool.score(
-            {
-              seq: seq++,
-              file: flags.input,
-              lines: rows.map((x) => x.line),
-              texts: rows.map((x) => x.text),
-            },
-            o.last,
-          );
+        process: async (lines) => {
+          const r = await pool.score({ seq: seq++, file: flags.input, lines });
           s.rows += r.rows;
           s.errors += r.errors;
           s.rewardSum += r.rewardSum;
           s.formatValid += r.formatValid;
-          return r.text.split("\n");
+          return r.text;
         },
       });
     } finally {
@@ -112,9 +103,9 @@ class Pool {
 
   constructor(readonly file: string, readonly size: number) {}
 
-  /** `last`: no more batches follow (a single short input is scored in place). */
-  async score(batch: Batch, last: boolean): Promise<BatchResult> {
-    if (!this.#started && !(last && batch.seq === 0)) await this.#start();
+  /** An input that is a single batch is scored in place, without starting the workers. */
+  async score(batch: Batch): Promise<BatchResult> {
+    if (!this.#started && !(batch.lines.first && batch.lines.last)) await this.#start();
     // The least busy worker takes the batch unless all have enough queued; then this thread
     // scores it. Busy cores (other processes) thus shift work here instead of stalling.
     let w = -1;
@@ -126,7 +117,7 @@ class Pool {
     const done = new Promise<BatchResult>((resolve, reject) => {
       this.#pending.set(batch.seq, { resolve, reject });
     });
-    this.#workers[w].postMessage(batch);
+    this.#workers[w].postMessage(batch, [batch.lines.bytes.buffer]);
     return await done;
   }
 

@@ -4,7 +4,9 @@
  * readLines decodes the byte stream chunk by chunk (TextDecoderStream) and splits each decoded
  * chunk on "\n" with indexOf, so the per-character work happens in native code; only a partial
  * line is carried between chunks. A UTF-8 BOM on line 1 and a "\r" before each "\n" are
- * removed. JsonlWriter buffers rows and writes them in large pieces; on resume it drops a
+ * removed. readLineBytes cuts the raw bytes into pieces of whole lines instead, which
+ * decodeLines turns into the same lines wherever the piece is handed (a worker thread).
+ * JsonlWriter buffers rows and writes them in large pieces; on resume it drops a
  * partial last line (a crash in the middle of a write) and counts the complete rows.
  */
 import { DataError, UserError } from "../lib/errors.ts";
@@ -18,11 +20,11 @@ export interface Line {
   unterminated?: true;
 }
 
-async function openReadable(path: string): Promise<ReadableStream<Uint8Array>> {
-  if (path === "-") return Deno.stdin.readable;
+/** A file to read, or stdin for "-"; a file that cannot be opened is a UserError. */
+export async function openInput(path: string): Promise<Deno.FsFile | typeof Deno.stdin> {
+  if (path === "-") return Deno.stdin;
   try {
-    const file = await Deno.open(path, { read: true });
-    return file.readable;
+    return await Deno.open(path, { read: true });
   } catch (err) {
     throw new UserError(`Cannot open "${path}": ${reason(err)}`);
   }
@@ -41,7 +43,7 @@ function reason(err: unknown): string {
  * nothing. Breaking out of the loop closes the file.
  */
 export async function* readLines(path: string): AsyncGenerator<Line> {
-  const stream = (await openReadable(path)).pipeThrough(new TextDecoderStream());
+  const stream = (await openInput(path)).readable.pipeThrough(new TextDecoderStream());
   const reader = stream.getReader();
   let carry = "";
   let lineNo = 0;
@@ -75,6 +77,98 @@ export async function* readLines(path: string): AsyncGenerator<Line> {
     }
   } finally {
     await reader.cancel().catch(() => {});
+  }
+}
+
+/** Whole lines of an input as bytes: a piece from readLineBytes. */
+export interface LineBytes {
+  /** Whole lines, each ending in "\n" except perhaps the input's last; owns its buffer. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** The 1-based number of the piece's first line. */
+  firstLine: number;
+  /** The piece starts the input (where a byte order mark is dropped). */
+  first: boolean;
+  /** No piece follows. */
+  last: boolean;
+}
+
+/**
+ * Streams a file, or stdin for "-", as pieces of about `size` bytes that end just after a "\n"
+ * (the last may end without one; a line longer than `size` comes whole in a larger piece). Each
+ * piece owns its buffer, so that it can be transferred to a worker. A piece is yielded once the
+ * next read shows whether it is the last (so a slow pipe is read a full piece at a time: this
+ * is for batch work). An empty input yields nothing.
+ */
+export async function* readLineBytes(path: string, size = 1 << 19): AsyncGenerator<LineBytes> {
+  const file = await openInput(path);
+  try {
+    let held: LineBytes | null = null;
+    let line = 1;
+    let pieces = 0;
+    const piece = (bytes: Uint8Array<ArrayBuffer>): LineBytes => {
+      const p = { bytes, firstLine: line, first: pieces++ === 0, last: false };
+      for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) line++;
+      return p;
+    };
+    let buf = new Uint8Array(size);
+    let filled = 0;
+    for (;;) {
+      const n = await file.read(buf.subarray(filled));
+      if (n === null) break;
+      filled += n;
+      if (filled < buf.length) continue;
+      const cut = buf.lastIndexOf(10) + 1;
+      if (cut === 0) { // one line longer than the buffer: grow it
+        const grown = new Uint8Array(2 * buf.length);
+        grown.set(buf);
+        buf = grown;
+        continue;
+      }
+      const next = new Uint8Array(Math.max(size, 2 * (filled - cut)));
+      next.set(buf.subarray(cut, filled));
+      const p = piece(buf.subarray(0, cut));
+      if (held !== null) yield held;
+      held = p;
+      buf = next;
+      filled -= cut;
+    }
+    if (filled > 0) {
+      const p = piece(buf.subarray(0, filled));
+      if (held !== null) yield held;
+      held = p;
+    }
+    if (held !== null) yield { ...held, last: true };
+  } finally {
+    if (file !== Deno.stdin) file.close();
+  }
+}
+
+/** Keeps a leading U+FEFF: decodeLines drops one only at the input's start. */
+const bomKeepingDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The lines of a piece from readLineBytes, by readLines' rules: bad UTF-8 becomes U+FFFD as the
+ * streaming decoder gives it (a cut just after a "\n" never splits a character), the input's
+ * start drops a BOM and one more U+FEFF, a "\r" before each "\n" is dropped, blank lines are
+ * yielded too, and the input's last line without "\n" is `unterminated`.
+ */
+export function* decodeLines(b: LineBytes): Generator<Line> {
+  let text = bomKeepingDecoder.decode(b.bytes);
+  if (b.first) {
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  }
+  let line = b.firstLine;
+  for (let start = 0; start < text.length; line++) {
+    let end = text.indexOf("\n", start);
+    const unterminated = end < 0;
+    if (unterminated) end = text.length;
+    const next = end + 1;
+    if (end > start && text.charCodeAt(end - 1) === 13) end--; // "\r\n"
+    const l: Line = { line, text: text.slice(start, end) };
+    if (unterminated && b.last) l.unterminated = true;
+    yield l;
+    start = next;
   }
 }
 
@@ -117,7 +211,8 @@ export async function* readJsonl(
   }
 }
 
-function isBlank(text: string): boolean {
+/** Only spaces, tabs and "\r" (or nothing): a line that readers skip. */
+export function isBlank(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c !== 32 && c !== 9 && c !== 13) return false;

@@ -1,4 +1,12 @@
-import { JsonlWriter, readJsonl, readLines } from "../data/jsonl.ts";
+import {
+  decodeLines,
+  JsonlWriter,
+  type Line,
+  type LineBytes,
+  readJsonl,
+  readLineBytes,
+  readLines,
+} from "../data/jsonl.ts";
 import { DataError } from "../lib/errors.ts";
 import { assertEquals, assertMatch, assertOk, assertRejects } from "./assert.ts";
 
@@ -65,6 +73,79 @@ Deno.test("readLines() on a missing file throws a one-line user error naming it"
   const err = await assertRejects(() => collect(readLines("/nonexistent/rows.jsonl")));
   assertEquals(err.message, 'Cannot open "/nonexistent/rows.jsonl": no such file');
   assertEquals((err as unknown as { exitCode: number }).exitCode, 1);
+});
+
+/** The lines of every piece of readLineBytes(path, size). */
+async function piecewiseLines(path: string, size: number): Promise<Line[]> {
+  const out: Line[] = [];
+  for await (const piece of readLineBytes(path, size)) out.push(...decodeLines(piece));
+  return out;
+}
+
+Deno.test("readLineBytes() cuts just after a newline, numbers lines and marks first and last", async () => {
+  const path = await tmpFile("ab\ncd\nef\n\nlong line\ng");
+  const pieces = await collect(readLineBytes(path, 7));
+  const dec = new TextDecoder();
+  assertEquals(pieces.map((p: LineBytes) => [dec.decode(p.bytes), p.firstLine, p.first, p.last]), [
+    ["ab\ncd\n", 1, true, false],
+    ["ef\n\n", 3, false, false],
+    ["long line\ng", 5, false, true], // longer than 7 bytes: a larger piece
+  ]);
+  assertEquals(await collect(readLineBytes(await tmpFile(""))), []);
+});
+
+Deno.test("decodeLines() over readLineBytes() gives readLines()'s lines: BOMs, CRLF, bad UTF-8, long lines", async () => {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [
+    new Uint8Array([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]),
+  ];
+  for (let i = 0; i < 300; i++) {
+    parts.push(enc.encode(`${i}:` + "é€𝄞x".repeat(i % 13) + (i % 3 ? "\r\n" : "\n")));
+    if (i % 17 === 4) parts.push(enc.encode(" \t\r\n\n\ufeff\n")); // blanks; U+FEFF in the file
+    if (i % 23 === 5) parts.push(enc.encode("y".repeat(700) + "\n")); // longer than a piece
+    // bad UTF-8, and a cut-short sequence right before the newline
+    if (i % 29 === 6) parts.push(new Uint8Array([0x61, 0xff, 0xe2, 0x82, 0x62, 0xf0, 0x9d, 0x0a]));
+  }
+  for (const end of ["", "last\r", "last", "\r\n", "é\xe2"]) {
+    const tail = end === "é\xe2" ? new Uint8Array([0xc3, 0xa9, 0xe2]) : enc.encode(end);
+    const bytes = new Uint8Array([...parts.flatMap((p) => [...p]), ...tail]);
+    const path = await tmpFile(bytes);
+    const want = await collect(readLines(path));
+    for (const size of [64, 1000, 1 << 19]) {
+      assertEquals(
+        await piecewiseLines(path, size),
+        want,
+        `size ${size}, ending ${JSON.stringify(end)}`,
+      );
+    }
+  }
+  // Only the start of the input drops a BOM.
+  const bom = await tmpFile("\ufeffa\n\ufeffb\n");
+  assertEquals((await piecewiseLines(bom, 3)).map((l) => l.text), ["a", "\ufeffb"]);
+});
+
+Deno.test("readLineBytes() reads stdin for '-'", async () => {
+  const code = `import { decodeLines, readLineBytes } from ${
+    JSON.stringify(new URL("../data/jsonl.ts", import.meta.url).href)
+  };
+for await (const p of readLineBytes("-", 4)) {
+  for (const l of decodeLines(p)) console.log(l.line + "|" + l.text + (l.unterminated ? "|u" : ""));
+}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode("x\r\nyz\n\nw"));
+  await w.close();
+  const out = await child.output();
+  assertEquals(new TextDecoder().decode(out.stdout), "1|x\n2|yz\n3|\n4|w|u\n");
+});
+
+Deno.test("readLineBytes() on a missing file throws the same user error as readLines()", async () => {
+  const err = await assertRejects(() => collect(readLineBytes("/nonexistent/rows.jsonl")));
+  assertEquals(err.message, 'Cannot open "/nonexistent/rows.jsonl": no such file');
 });
 
 Deno.test("readJsonl() skips blank lines and reports a malformed line with file and line", async () => {

@@ -1,6 +1,8 @@
 import { assertClose, assertEquals, assertMatch } from "./assert.ts";
 import { star } from "./main_test.ts";
 import { benchRows } from "./bench_score.ts";
+import { readLines } from "../data/jsonl.ts";
+import { scoreLine } from "../cli/_score_rows.ts";
 
 const PROMPT = "<|im_start|>system\n<tools>\n" +
   '{"name": "f", "parameters": {"type": "object", "properties": {"x": {}}}}\n' +
@@ -152,4 +154,55 @@ Deno.test({
     const peak = Math.max(...rss);
     assertEquals(peak < 400 && peak < 2 * early, true, `peak ${peak} MB, early ${early} MB`);
   },
+});
+
+Deno.test("star score reads bytes as the line reader does: BOM, CRLF, blanks, bad UTF-8, long lines", async () => {
+  const enc = new TextEncoder();
+  const rows = [...benchRows(1500, 3)];
+  const parts: Uint8Array[] = [new Uint8Array([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf])]; // two BOMs
+  const long = JSON.stringify({ ...GOOD[0], id: "long", completion: "x".repeat(1_300_000) });
+  rows.forEach((row, i) => {
+    if (i === 700) parts.push(enc.encode(long + "\n")); // longer than two read buffers
+    if (i % 97 === 5) parts.push(enc.encode("  \t\r\n\n")); // blank lines
+    if (i % 101 === 7) parts.push(enc.encode(`{"id": "bad${i}"}\n`)); // an error row
+    if (i % 107 === 8) parts.push(enc.encode(`{"id": ${i},\r\n`)); // its message counts columns
+    if (i % 103 === 9) parts.push(enc.encode("\ufeff" + row + "\n")); // U+FEFF inside the file
+    if (i % 89 === 3) {
+      // invalid UTF-8 in a string, then a truncated sequence right before the line end
+      parts.push(new Uint8Array([...enc.encode('{"id": "u'), 0xff, 0xe2, 0x82]));
+      parts.push(enc.encode('"}\r\n'), new Uint8Array([0xe2, 0x0a]));
+    }
+    parts.push(enc.encode(row + (i % 2 ? "\r\n" : "\n")));
+  });
+  parts.push(enc.encode(JSON.stringify(GOOD[1]) + "\r")); // unterminated last line
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((off, p) => (bytes.set(p, off), off + p.length), 0);
+
+  const dir = await Deno.makeTempDir({ prefix: "star_score_test_" });
+  try {
+    const inp = `${dir}/in.jsonl`;
+    await Deno.writeFile(inp, bytes);
+    // The reference: the streaming line reader, one line at a time, on the main thread.
+    const want: string[] = [];
+    for await (const { line, text } of readLines(inp)) {
+      if (text.replace(/[ \t\r]/g, "") !== "") {
+        want.push(scoreLine(text, line, inp).text);
+      }
+    }
+    assertEquals(want.length > 1500, true);
+    for (const workers of ["1", "0"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "score", "--input", inp, "--output", `${dir}/out.jsonl`],
+        cwd: new URL("..", import.meta.url).pathname,
+        env: { STAR_SCORE_WORKERS: workers },
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 1); // the error rows
+      const got = (await Deno.readTextFile(`${dir}/out.jsonl`)).split("\n").filter((l) => l);
+      assertEquals(got.length, want.length);
+      for (let i = 0; i < want.length; i++) assertEquals(got[i], want[i], `row ${i}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
