@@ -68,7 +68,9 @@ function tokenId(len: number, h: number): number {
 function addToken(len: number, h: number, slot: number): number {
   let token = "";
   for (let k = 0; k < len; k += 4096) {
-    token += String.fromCharCode(...buf.subarray(k, Math.min(len, k + 4096)));
+    // apply() with a typed array: several times faster than spreading it
+    const part = buf.subarray(k, Math.min(len, k + 4096)) as unknown as number[];
+    token += String.fromCharCode.apply(null, part);
   }
   const stem = len > 3 ? porterStem(token) : token;
   let id = stemToId.get(stem);
