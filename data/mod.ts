@@ -5,7 +5,15 @@
  * Nothing here touches the GPU.
  */
 export { DataError } from "../lib/errors.ts";
-export { JsonlWriter, type Line, readJsonl, readLines } from "./jsonl.ts";
+export {
+  decodeLines,
+  JsonlWriter,
+  type Line,
+  type LineBytes,
+  readJsonl,
+  readLineBytes,
+  readLines,
+} from "./jsonl.ts";
 export {
   ChatTemplate,
   chatTemplateSource,
