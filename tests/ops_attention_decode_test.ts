@@ -180,7 +180,7 @@ Deno.test({
       assertEquals(attentionDecodePlan(gpu, { ...qwen, variant, maxKeys: 1 }).splits, 1);
     }
     // a given split count is raised until every split fits the adapter's loop guard: 5000 keys
-    // at ~97 iterations each (lanes, E=128) need 9 splits of at most 618
+    // at ~103 iterations each (lanes, E=128) need 9 splits of at most 581
     assertEquals(attentionDecodePlan(gpu, { ...qwen, variant: "lanes", splits: 1 }).splits, 9);
     assertEquals(attentionDecodePlan(gpu, { ...qwen, variant: "lanes", splits: 20 }).splits, 20);
     assertThrows(
@@ -220,6 +220,7 @@ Deno.test({
     const cases: [AttentionDecodeVariant, AttentionShape][] = [
       ["lanes", { heads: 2, kvHeads: 1, headDim: 128 }],
       ["lanes", { heads: 1, kvHeads: 1, headDim: 17 }],
+      ["lanes", { heads: 2, kvHeads: 1, headDim: 8 }],
       ["tiled", { heads: 8, kvHeads: 1, headDim: 128 }],
       ["tiled", { heads: 2, kvHeads: 2, headDim: 32 }],
     ];

@@ -11,7 +11,7 @@ import code from "../../wgsl/attention_decode.wgsl" with { type: "text" };
 import type { Gpu } from "../device.ts";
 import { grid, type Recorder } from "../recorder.ts";
 import type { Tensor } from "../tensor.ts";
-import { family, need, params } from "./_util.ts";
+import { family, LOOP_BUDGET, loopCost, need, params } from "./_util.ts";
 import { ATTENTION_MAX_HEAD_DIM, type AttentionShape } from "./attention.ts";
 
 /**
@@ -45,21 +45,20 @@ export interface AttentionDecodePlan {
 const WG = 64, TW = 64, MAX_SPLITS = 256;
 /** The fewest keys a split is given (below this the combine costs more than it saves). */
 const MIN_KEYS = { lanes: 32, tiled: 64 };
-/**
- * Mesa's software adapter (llvmpipe) silently ends an invocation's loops after 65535 iterations
- * in all (its guard against endless loops): a split may hold only as many keys as keep every
- * invocation's iterations, counted at worst (the running max rising at every key), below this.
- */
-const LOOP_BUDGET = 60000;
 
-/** The most keys one split may take under LOOP_BUDGET, for the kernel's iterations per key. */
+/**
+ * The most keys one split may take under LOOP_BUDGET, by loopCost() of the kernel's loops: per key
+ * (partial, partial4) scores, rescale (at worst every key) and values; per step of TW keys
+ * (partial_tiled) zeroing, scores, per-head max and weights, then p·V for 4 pairs.
+ */
 function budgetKeys(entryPoint: AttentionDecodePlan["entryPoint"], E: number, hpw: number) {
-  if (entryPoint === "partial") return Math.floor((LOOP_BUDGET - 2 * E) / (3 * E + 1));
-  const E4 = E / 4;
-  if (entryPoint === "partial4") return Math.floor((LOOP_BUDGET - 2 * E4) / (3 * E4 + 1));
-  // per step of TW keys: scores E4·(hpw + 2), max and weights 2·(TW + 1), p·V 4·(TW + 1)
-  const step = E4 * (hpw + 2) + 3 * hpw + 6 * (TW + 1) + 8;
-  return Math.floor((LOOP_BUDGET - 2 * E4 * hpw) / step) * TW;
+  if (entryPoint !== "partial_tiled") {
+    const n = loopCost(entryPoint === "partial" ? E : E / 4);
+    return Math.floor((LOOP_BUDGET - 2 * n - 2) / (3 * n + 1));
+  }
+  const E4 = E / 4, g = loopCost(hpw), jj = loopCost(TW);
+  const step = 2 * g + (E4 * (g + 1) + 2) + 2 * jj + loopCost(4) + 4 * jj + 1;
+  return Math.floor((LOOP_BUDGET - 2 * E4 * hpw - 16) / step) * TW;
 }
 
 /** Query heads a tiled workgroup takes: the largest divisor of H / K with hpw <= 8, hpw·E <= 1024. */
