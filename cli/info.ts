@@ -75,13 +75,14 @@ export const command: CommandModule<typeof spec.flags> = {
     ];
     if (reports.length) {
       lines.push("self-test:");
+      const nameWidth = Math.max(16, ...reports.map((r) => r.name.length + 2));
       for (const r of reports) {
         const res = r.result
           ? `max rel err ${r.result.maxRelErr.toExponential(1)} (tol ${r.result.tolerance})` +
             (r.result.detail ? `, ${r.result.detail}` : "")
           : r.error ?? "";
         lines.push(
-          `  ${r.name.padEnd(16)}${r.ok ? "ok  " : "FAIL"}  ${res}, ${Math.round(r.ms)} ms`,
+          `  ${r.name.padEnd(nameWidth)}${r.ok ? "ok  " : "FAIL"}  ${res}, ${Math.round(r.ms)} ms`,
         );
       }
       lines.push(

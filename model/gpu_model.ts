@@ -201,6 +201,7 @@ export class GpuModel {
       T: number;
       ranges: Tensor;
       keyRows: number;
+      maxSeqLen: number;
       kv: (l: number, acts: Plan["layers"][0]) => { k: Tensor; v: Tensor };
     },
   ): void {
@@ -224,6 +225,7 @@ export class GpuModel {
         rope,
         ranges: a.ranges,
         keyRows: a.keyRows,
+        maxSeqLen: a.maxSeqLen,
         out,
         tmp: p.tmpD,
         kv: (x) => a.kv(l, x),
@@ -266,8 +268,15 @@ export class GpuModel {
       T,
       T,
     );
-    this.#recordBody(rec, p, { T, ranges, keyRows: T, kv: (_l, a) => ({ k: a.kr, v: a.v }) });
-    return this.#handle(rec, p, T, ranges, train);
+    const maxSeqLen = Math.max(...seqs.map((s) => s.length));
+    this.#recordBody(rec, p, {
+      T,
+      ranges,
+      keyRows: T,
+      maxSeqLen,
+      kv: (_l, a) => ({ k: a.kr, v: a.v }),
+    });
+    return this.#handle(rec, p, T, { ranges, maxSeqLen }, train);
   }
 
   /**
@@ -305,10 +314,12 @@ export class GpuModel {
     this.#ropeTable(Math.max(...pos) + 1);
     const keyRows = cache.slots * cache.maxLen;
     const ranges = this.#ranges(seqs, T, keyRows);
+    const maxSeqLen = Math.max(...seqs.map((s) => s.past! + s.qLen));
     this.#recordBody(rec, p, {
       T,
       ranges,
       keyRows,
+      maxSeqLen,
       kv: (l, a) => {
         for (const s of seqs) {
           const dst = s.kStart + s.past!;
@@ -319,10 +330,17 @@ export class GpuModel {
       },
     });
     for (const s of seqs) cache.lengths[s.slot] += s.qLen;
-    return this.#handle(rec, p, T, ranges, false);
+    return this.#handle(rec, p, T, { ranges, maxSeqLen }, false);
   }
 
-  #handle(rec: Recorder, plan: Plan, T: number, ranges: Tensor, train: boolean): Forward {
+  #handle(
+    rec: Recorder,
+    plan: Plan,
+    T: number,
+    attn: { ranges: Tensor; maxSeqLen: number },
+    train: boolean,
+  ): Forward {
+    const { ranges } = attn;
     return new Forward({
       gpu: this.gpu,
       rec,
@@ -330,13 +348,18 @@ export class GpuModel {
       T,
       train,
       head: this.weights.head,
-      bodyBackward: () => this.#recordBodyBackward(rec, plan, T, ranges),
+      bodyBackward: () => this.#recordBodyBackward(rec, plan, T, attn),
       release: () => releaseTensor(this.gpu, ranges),
     });
   }
 
   /** The backward after dL/dxf (T rows) is in p.grads.dXf, to every parameter gradient. */
-  #recordBodyBackward(rec: Recorder, p: Plan, T: number, ranges: Tensor): void {
+  #recordBodyBackward(
+    rec: Recorder,
+    p: Plan,
+    T: number,
+    attn: { ranges: Tensor; maxSeqLen: number },
+  ): void {
     const d = this.#dims(), w = this.weights, g = p.grads!;
     const rope = { positions: p.positions, table: this.#ropeTable(1) };
     normBack(rec, {
@@ -350,7 +373,8 @@ export class GpuModel {
       eps: d.eps,
     });
     for (let l = this.config.num_hidden_layers - 1; l >= 0; l--) {
-      layerBackward(rec, { p: w.layers[l], a: p.layers[l], T, d, rope, ranges, keyRows: T, g });
+      const a = p.layers[l];
+      layerBackward(rec, { p: w.layers[l], a, T, d, rope, ...attn, keyRows: T, g });
     }
     embeddingBackward(rec, {
       dTable: rowChunks(this.gpu, w.embed.dW!),

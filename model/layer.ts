@@ -41,6 +41,8 @@ export interface LayerStep {
   /** Attention's per-query key ranges and the rows of the key/value tensors. */
   ranges: Tensor;
   keyRows: number;
+  /** The longest sequence of the ranges (past + new tokens): sizes attention's passes. */
+  maxSeqLen: number;
 }
 
 /** The first T rows of a plan tensor (plans are allocated for a capacity). */
@@ -119,7 +121,14 @@ export function layerForward(
   ropeForward(rec, { x: a.qr, positions, table, tokens: T, heads: d.H, headDim: d.E });
   ropeForward(rec, { x: a.kr, positions, table, tokens: T, heads: d.K, headDim: d.E });
   const { k, v } = s.kv(a);
-  const shape = { queryRows: T, keyRows: s.keyRows, heads: d.H, kvHeads: d.K, headDim: d.E };
+  const shape = {
+    queryRows: T,
+    keyRows: s.keyRows,
+    maxSeqLen: s.maxSeqLen,
+    heads: d.H,
+    kvHeads: d.K,
+    headDim: d.E,
+  };
   attentionForward(rec, { q: a.qr, k, v, ranges: s.ranges, stats: a.att, o: a.o, ...shape });
   linear(rec, { l: p.o, y: s.tmp, x: a.o, T });
   residualForward(rec, { out: a.x2, a: a.x, b: s.tmp, n: T * d.D });
@@ -159,6 +168,7 @@ function attentionBack(rec: Recorder, s: LayerStep & { g: GradScratch }): void {
   attentionBackward(rec, {
     queryRows: T,
     keyRows: s.keyRows,
+    maxSeqLen: s.maxSeqLen,
     heads: d.H,
     kvHeads: d.K,
     headDim: d.E,

@@ -8,6 +8,9 @@
  * cpu_ms is this process's CPU time per run divided by the core count: on the software adapter
  * (whose workers run in this process) it estimates the time on an idle machine when other
  * processes compete for the cores; it means nothing on a real GPU.
+ * Every row carries the run's own baselines, timed first whatever the filter: matmul_gflops (the
+ * 512x1024x3072 matmul) and gemv_gbps (the 1x1024x3072 GEMV's f32 weight bandwidth); a case with
+ * `relativeTo` also gets "fraction", its rate over that baseline (the "vs" column).
  *
  *   deno task bench [--json] [--filter matmul] [--runs 3]
  */
@@ -84,42 +87,63 @@ async function time(gpu: Awaited<ReturnType<typeof getGpu>>, c: BenchCase): Prom
 }
 
 const gpu = await getGpu();
-const cases = (await loadCases()).filter((c) =>
+const all = await loadCases();
+const cases = all.filter((c) =>
   !args.values.filter || `${c.name} ${c.shape.join("x")}`.includes(args.values.filter)
 );
+const fmt = (x: number) => +x.toPrecision(4);
+
+/** The baselines every row is shown beside, timed before the cases. */
+async function baseline(name: string, shape: string): Promise<number> {
+  const c = all.find((b) => b.name === name && b.shape.join("x") === shape);
+  if (!c?.flops) throw new Error(`Bench baseline "${name} ${shape}" is missing`);
+  return c.flops / (await time(gpu, c)).ms / 1e6;
+}
+const matmulGflops = fmt(await baseline("matmul", "512x1024x3072"));
+// f32 weights: 4 bytes per multiply-add, i.e. 2 bytes per FLOP
+const gemvGbps = fmt(2 * await baseline("gemv", "1x1024x3072"));
+
 const header = `adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.vendor})` +
-  `${gpu.isFallback ? ", software" : ""}; load average at start: ${loadAvg()}`;
+  `${gpu.isFallback ? ", software" : ""}; load average at start: ${loadAvg()}\n` +
+  `baselines of this run: matmul 512x1024x3072 ${matmulGflops} GFLOP/s, ` +
+  `gemv 1x1024x3072 ${gemvGbps} GB/s of weights`;
 if (args.values.json) console.error(header);
 else {
   console.log(header);
   console.log(
     `${"name".padEnd(24)}${"shape".padEnd(20)}${"ms".padStart(12)}${"rate".padStart(18)}${
-      "cpu_ms".padStart(12)
-    }${"cpu rate".padStart(10)}`,
+      "vs".padStart(14)
+    }${"cpu_ms".padStart(12)}${"cpu rate".padStart(10)}`,
   );
 }
 for (const c of cases) {
   const { ms, cpuMs } = await time(gpu, c);
   const row: Record<string, unknown> = { name: c.name, shape: c.shape, ms: +ms.toFixed(4) };
-  let rate = "", cpuRate = "";
-  const fmt = (x: number) => +x.toPrecision(4);
+  let rate = "", cpuRate = "", value = 0;
   if (c.flops) {
-    rate = `${(row.gflops = fmt(c.flops / ms / 1e6))} GFLOP/s`;
+    rate = `${(row.gflops = value = fmt(c.flops / ms / 1e6))} GFLOP/s`;
     cpuRate = `${fmt(c.flops / cpuMs / 1e6)}`;
   } else if (c.bytes) {
-    rate = `${(row.gbps = fmt(c.bytes / ms / 1e6))} GB/s`;
+    rate = `${(row.gbps = value = fmt(c.bytes / ms / 1e6))} GB/s`;
     cpuRate = `${fmt(c.bytes / cpuMs / 1e6)}`;
   } else if (c.items) {
     rate = `${(row.per_s = fmt(c.items / ms * 1e3))} /s`;
     cpuRate = `${fmt(c.items / cpuMs * 1e3)}`;
   }
   row.cpu_ms = fmt(cpuMs);
+  row.matmul_gflops = matmulGflops;
+  row.gemv_gbps = gemvGbps;
+  let vs = "";
+  if (c.relativeTo && value) {
+    row.fraction = fmt(value / (c.relativeTo === "gemv" ? gemvGbps : matmulGflops));
+    vs = `${(100 * (row.fraction as number)).toFixed(1)}% ${c.relativeTo}`;
+  }
   if (args.values.json) console.log(JSON.stringify(row));
   else {
     console.log(
       `${c.name.padEnd(24)}${c.shape.join("x").padEnd(20)}${ms.toFixed(3).padStart(12)}${
         rate.padStart(18)
-      }${cpuMs.toFixed(3).padStart(12)}${cpuRate.padStart(10)}`,
+      }${vs.padStart(14)}${cpuMs.toFixed(3).padStart(12)}${cpuRate.padStart(10)}`,
     );
   }
 }

@@ -77,10 +77,13 @@ Deno.test("attentionBackwardRef() matches finite differences (packed GQA, H=4 K=
   expectClose(dv, finiteDiff((x) => loss(q, k, x), v), TOL.fd, "dv");
 });
 
-/** Runs forward (and backward) on the GPU; returns o, lse and the gradients. */
+/**
+ * Runs forward (and backward) on the GPU over packed `seqs` or a given range table; returns o,
+ * lse and the gradients.
+ */
 async function gpuAttention(
   dims: AttentionDims,
-  seqs: AttentionSeq[],
+  seqs: AttentionSeq[] | Uint32Array,
   seed: number,
   backward: boolean,
 ) {
@@ -88,7 +91,7 @@ async function gpuAttention(
   const qn = queryRows * heads * headDim, kn = keyRows * kvHeads * headDim;
   const q = f32(randn(qn, seed, 2)), k = f32(randn(kn, seed + 1, 2));
   const v = f32(randn(kn, seed + 2)), dO = f32(randn(qn, seed + 3));
-  const table = attentionRangeTable(seqs, dims);
+  const table = seqs instanceof Uint32Array ? seqs : attentionRangeTable(seqs, dims);
   const [tq, tk, tv, tr, ts, to, tdO, tdq, tdk, tdv] = await Promise.all([
     upload("q", q),
     upload("k", k),
@@ -145,7 +148,90 @@ const CASES: [string, AttentionDims, AttentionSeq[]][] = [
   ]],
 ];
 
-for (const [what, shape, seqs] of CASES) {
+/**
+ * A range table where every query row sees keys 0 and 1 (and key rows 2.. are seen by none): the
+ * dK and dV of those two keys sum over every query row and head of their group.
+ */
+function sharedKeys(queryRows: number, keyRows: number): Uint32Array {
+  const t = new Uint32Array(2 * (queryRows + keyRows));
+  for (let i = 0; i < queryRows; i++) t[2 * i + 1] = 2;
+  for (let j = 0; j < 2; j++) t[2 * (queryRows + j) + 1] = queryRows;
+  return t;
+}
+
+/** Two decoding sequences: 3 new tokens after `past0` cached keys, 2 after `past1`. */
+function decoding(past0: number, past1: number): AttentionSeq[] {
+  return [
+    { qStart: 0, qLen: 3, kStart: 0, past: past0 },
+    { qStart: 3, qLen: 2, kStart: past0 + 100, past: past1 },
+  ];
+}
+
+// Long ranges: Mesa's software adapter silently ends an invocation's loops after 65535
+// iterations in all, so one invocation per (row, head) walking 512 keys of E = 128 (or 7000 keys
+// of E = 16), or per key row summing 2200 query rows, came out wrong there. These run the
+// kernels in several passes on that adapter (both variants; the E = 16 T = 512 case in one).
+const LONG_CASES: [string, AttentionDims, AttentionSeq[] | Uint32Array][] = [
+  [
+    "T=512 H=4 K=2 E=128",
+    { queryRows: 512, keyRows: 512, heads: 4, kvHeads: 2, headDim: 128 },
+    [{ qStart: 0, qLen: 512, kStart: 0 }],
+  ],
+  [
+    "T=512 H=8 K=4 E=16",
+    { queryRows: 512, keyRows: 512, heads: 8, kvHeads: 4, headDim: 16 },
+    [{ qStart: 0, qLen: 512, kStart: 0 }],
+  ],
+  [
+    "packed lengths 600 and 400 given as maxSeqLen, H=4 K=2 E=128",
+    { queryRows: 1000, keyRows: 1000, heads: 4, kvHeads: 2, headDim: 128, maxSeqLen: 600 },
+    [{ qStart: 0, qLen: 600, kStart: 0 }, { qStart: 600, qLen: 400, kStart: 600 }],
+  ],
+  [
+    "3 and 2 new tokens after 1200 and 2500 cached keys, H=4 K=2 E=128",
+    { queryRows: 5, keyRows: 3810, heads: 4, kvHeads: 2, headDim: 128 },
+    decoding(1200, 2500),
+  ],
+  [
+    "3 and 2 new tokens after 1000 and 7000 cached keys, H=8 K=4 E=16",
+    { queryRows: 5, keyRows: 8110, heads: 8, kvHeads: 4, headDim: 16 },
+    decoding(1000, 7000),
+  ],
+  [
+    "T=1100 H=12 K=1 E=5 (scalar loads; a key row sums 12 heads of up to 1100 query rows)",
+    { queryRows: 1100, keyRows: 1100, heads: 12, kvHeads: 1, headDim: 5 },
+    [{ qStart: 0, qLen: 1100, kStart: 0 }],
+  ],
+  [
+    "2200 query rows sharing 2 keys, H=4 K=2 E=128",
+    { queryRows: 2200, keyRows: 3, heads: 4, kvHeads: 2, headDim: 128 },
+    sharedKeys(2200, 3),
+  ],
+  [
+    "9000 query rows sharing 2 keys, H=8 K=4 E=16",
+    { queryRows: 9000, keyRows: 3, heads: 8, kvHeads: 4, headDim: 16 },
+    sharedKeys(9000, 3),
+  ],
+];
+
+/**
+ * f32 tolerance, its absolute part relative to the tensor's largest value where each element
+ * sums thousands of terms (their rounding grows with the terms, not with the sum).
+ */
+function tol(ref: ArrayLike<number>, long: boolean) {
+  let big = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (Number.isFinite(ref[i])) big = Math.max(big, Math.abs(ref[i]));
+  }
+  return long ? { atol: TOL.f32.atol * Math.max(1, big), rtol: TOL.f32.rtol } : TOL.f32;
+}
+
+for (
+  const [what, shape, seqs, long] of [
+    ...CASES.map((c) => [...c, false] as const),
+    ...LONG_CASES.map((c) => [...c, true] as const),
+  ]
+) {
   for (const variant of ["buffer", "texture"] as const) {
     Deno.test({
       name: `attentionForward()/attentionBackward() (${variant}) match the reference for ${what}`,
@@ -155,11 +241,11 @@ for (const [what, shape, seqs] of CASES) {
         const r = await gpuAttention(dims, seqs, 7, true);
         const ref = attentionForwardRef(r.q, r.k, r.v, r.keyRanges, dims);
         const g = attentionBackwardRef(r.dO, r.q, r.k, r.v, r.keyRanges, dims);
-        expectClose(r.o, ref.o, TOL.f32, "o");
-        expectClose(r.lse, ref.lse, TOL.f32, "lse");
-        expectClose(r.dq, g.dq, TOL.f32, "dq");
-        expectClose(r.dk, g.dk, TOL.f32, "dk");
-        expectClose(r.dv, g.dv, TOL.f32, "dv");
+        expectClose(r.o, ref.o, tol(ref.o, long), "o");
+        expectClose(r.lse, ref.lse, tol(ref.lse, long), "lse");
+        expectClose(r.dq, g.dq, tol(g.dq, long), "dq");
+        expectClose(r.dk, g.dk, tol(g.dk, long), "dk");
+        expectClose(r.dv, g.dv, tol(g.dv, long), "dv");
       },
     });
   }

@@ -1,6 +1,6 @@
 /**
- * Small helpers shared by the kernel wrappers: a Params uniform from named fields, and shape
- * checks that name the tensor. Kept private to engine/ops.
+ * Small helpers shared by the kernel wrappers: a Params uniform from named fields, shape checks
+ * that name the tensor, and the loop budget of the software adapter. Kept private to engine/ops.
  */
 import { type BindingKind, type BindingSpec, type Kernel, kernel } from "../kernel.ts";
 import { grid, type Recorder } from "../recorder.ts";
@@ -31,6 +31,22 @@ export function params(
     }
   });
   return rec.uniform(new Uint8Array(buf));
+}
+
+/**
+ * Mesa's software adapter (llvmpipe) silently ends an invocation's loops after 65535 iterations
+ * in all (its guard against endless loops; every iteration of every loop, nested ones included,
+ * counts once for the invocation), so a kernel whose invocations loop over data-sized ranges cuts
+ * them into parts that keep every invocation's count, at worst and by loopCost(), below this.
+ */
+export const LOOP_BUDGET = 60000;
+
+/**
+ * What one run of an n-iteration loop costs against the guard: the final test that leaves the
+ * loop counts as an iteration too, and a loop nested two deep was measured at about one more.
+ */
+export function loopCost(n: number): number {
+  return n + 2;
 }
 
 /** Throws unless the tensor has at least `numel` elements of the given dtype. */

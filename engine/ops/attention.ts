@@ -5,12 +5,16 @@
  * `attentionRanges` from per-sequence descriptions; this covers packing (one causal mask per
  * sequence), padding rows (empty range) and KV-cache decoding (queries at positions
  * past..past+n attend to cached keys). Scale 1/sqrt(E); query head h reads kv head h / (H / K).
+ * Each kernel is dispatched in as many passes over consecutive parts of the ranges as keep every
+ * invocation within the software adapter's loop budget (one pass takes ~870 keys at E = 128 on
+ * the texture variant, ~230 on the scalar buffer variant); other adapters run the same passes,
+ * where they only add dispatches.
  * Legend: Tq query rows, Tk key rows, H heads, K kv heads, E head_dim.
  */
 import code from "../../wgsl/attention.wgsl" with { type: "text" };
-import { grid, type Recorder } from "../recorder.ts";
+import { grid, type Recorder, type Resource } from "../recorder.ts";
 import type { Tensor } from "../tensor.ts";
-import { family, need, params } from "./_util.ts";
+import { family, LOOP_BUDGET, loopCost, need, params } from "./_util.ts";
 
 export interface AttentionShape {
   heads: number;
@@ -235,11 +239,17 @@ export interface AttentionDims extends AttentionShape {
    * "buffer" where the row layout allows no buffer-to-texture copy.
    */
   variant?: AttentionVariant;
+  /**
+   * The longest sequence (past + qLen) of the ranges, when known: it bounds how many keys a query
+   * row sees and how many query rows see a key, which sets the number of passes (default
+   * keyRows and queryRows, always safe). A value below the truth leaves keys out.
+   */
+  maxSeqLen?: number;
 }
 
 export type AttentionVariant = "buffer" | "texture";
 
-function attentionParams(rec: Recorder, d: AttentionDims): GPUBufferBinding {
+function checkShape(d: AttentionDims): void {
   if (d.headDim > ATTENTION_MAX_HEAD_DIM || d.headDim < 1) {
     throw new RangeError(
       `Attention head_dim must be 1..${ATTENTION_MAX_HEAD_DIM}, got ${d.headDim}`,
@@ -250,6 +260,42 @@ function attentionParams(rec: Recorder, d: AttentionDims): GPUBufferBinding {
       `Attention heads (${d.heads}) must be a multiple of kv heads (${d.kvHeads})`,
     );
   }
+}
+
+type Pass = "forward" | "dq" | "dkv";
+
+/**
+ * The passes of one kernel: each takes `span` keys (forward, dq) or query rows (dkv) of every
+ * range, as many as keep the kernel's loop iterations, counted at worst, within LOOP_BUDGET
+ * (the inner loops run E, or E/4 on the texture variants), and there are enough passes
+ * to cover the longest range.
+ */
+function passPlan(d: AttentionDims, kind: Pass, vec4: boolean): { span: number; passes: number } {
+  const n = loopCost(vec4 ? d.headDim / 4 : d.headDim), group = d.heads / d.kvHeads;
+  // the loops outside the range loop (q in, the state in and out) and its exit, then per key
+  // (scores, values) or per query row (over the group's heads: scores, gradients)
+  const [fixed, per] = kind === "forward"
+    ? [3 * n + 2, 2 * n + 1]
+    : kind === "dq"
+    ? [2 * n + 2, 2 * n + 1]
+    : [2 * n + 2, loopCost(group) + group * 2 * n + 1];
+  const span = Math.floor((LOOP_BUDGET - fixed) / per);
+  if (span < 1) {
+    throw new RangeError(
+      `Attention with ${group} query heads per kv head of head_dim ${d.headDim} exceeds the loop budget of one invocation`,
+    );
+  }
+  const rows = kind === "dkv" ? d.queryRows : d.keyRows;
+  const longest = Math.min(rows, d.maxSeqLen ?? rows);
+  return { span, passes: Math.max(1, Math.ceil(longest / span)) };
+}
+
+function attentionParams(
+  rec: Recorder,
+  d: AttentionDims,
+  passIndex: number,
+  span: number,
+): GPUBufferBinding {
   return params(rec, {
     queryRows: d.queryRows,
     keyRows: d.keyRows,
@@ -257,9 +303,25 @@ function attentionParams(rec: Recorder, d: AttentionDims): GPUBufferBinding {
     kvHeads: d.kvHeads,
     headDim: d.headDim,
     scale: 1 / Math.sqrt(d.headDim),
-    pad0: 0,
-    pad1: 0,
+    passIndex,
+    span,
   }, ["scale"]);
+}
+
+/** Dispatches `entryPoint` once per pass over n invocations, with `io` plus each pass's params. */
+function dispatchPasses(
+  rec: Recorder,
+  d: AttentionDims,
+  kind: Pass,
+  entryPoint: string,
+  io: Record<string, Resource>,
+  n: number,
+): void {
+  const { span, passes } = passPlan(d, kind, entryPoint.endsWith("_tex"));
+  const k = attentionKernel(rec, entryPoint, { WG });
+  for (let p = 0; p < passes; p++) {
+    rec.dispatch(k, { ...io, params: attentionParams(rec, d, p, span) }, grid(n, WG));
+  }
 }
 
 interface AttentionInputs extends AttentionDims {
@@ -321,38 +383,18 @@ function useTextures(rec: Recorder, d: AttentionDims, t: Tensor): boolean {
 
 /** o (Tq, H, E) = causal GQA of q over k/v within the ranges; saves lse in stats. */
 export function attentionForward(rec: Recorder, o: AttentionInputs & { o: Tensor }): void {
+  checkShape(o);
   checkInputs(o);
   need(o.o, "Attention output", o.queryRows * o.heads * o.headDim);
+  const io = { ranges: o.ranges, stats: o.stats }, n = o.queryRows * o.heads;
   if (useTextures(rec, o, o.k) && o.v.byteOffset % 16 === 0) {
     const width = o.kvHeads * o.headDim / 4;
-    rec.dispatch(
-      attentionKernel(rec, "forward_tex", { WG }),
-      {
-        params: attentionParams(rec, o),
-        q4: o.q,
-        kTex: asTexture(rec, o.k, "k", width, o.keyRows),
-        vTex: asTexture(rec, o.v, "v", width, o.keyRows),
-        ranges: o.ranges,
-        stats: o.stats,
-        o4: o.o,
-      },
-      grid(o.queryRows * o.heads, WG),
-    );
+    const kTex = asTexture(rec, o.k, "k", width, o.keyRows);
+    const vTex = asTexture(rec, o.v, "v", width, o.keyRows);
+    dispatchPasses(rec, o, "forward", "forward_tex", { ...io, q4: o.q, kTex, vTex, o4: o.o }, n);
     return;
   }
-  rec.dispatch(
-    attentionKernel(rec, "forward", { WG }),
-    {
-      params: attentionParams(rec, o),
-      q: o.q,
-      k: o.k,
-      v: o.v,
-      ranges: o.ranges,
-      stats: o.stats,
-      o: o.o,
-    },
-    grid(o.queryRows * o.heads, WG),
-  );
+  dispatchPasses(rec, o, "forward", "forward", { ...io, q: o.q, k: o.k, v: o.v, o: o.o }, n);
 }
 
 /** dQ, dK, dV (overwritten) from dO and the forward's o and stats. */
@@ -360,6 +402,7 @@ export function attentionBackward(
   rec: Recorder,
   o: AttentionInputs & { o: Tensor; dO: Tensor; dQ: Tensor; dK: Tensor; dV: Tensor },
 ): void {
+  checkShape(o);
   checkInputs(o);
   const qn = o.queryRows * o.heads * o.headDim, kn = o.keyRows * o.kvHeads * o.headDim;
   need(o.o, "Attention output", qn);
@@ -367,31 +410,17 @@ export function attentionBackward(
   need(o.dQ, "Attention dQ", qn);
   need(o.dK, "Attention dK", kn);
   need(o.dV, "Attention dV", kn);
-  const p = attentionParams(rec, o);
-  const common = { params: p, q: o.q, k: o.k, v: o.v, ranges: o.ranges, stats: o.stats };
+  const io = { ranges: o.ranges, stats: o.stats };
+  const nq = o.queryRows * o.heads, nk = o.keyRows * o.kvHeads;
   if (useTextures(rec, o, o.k) && o.v.byteOffset % 16 === 0) {
     const width = o.kvHeads * o.headDim / 4;
-    rec.dispatch(
-      attentionKernel(rec, "backward_dq_tex", { WG }),
-      {
-        params: p,
-        q4: o.q,
-        kTex: asTexture(rec, o.k, "k", width, o.keyRows),
-        vTex: asTexture(rec, o.v, "v", width, o.keyRows),
-        ranges: o.ranges,
-        stats: o.stats,
-        dOut4: o.dO,
-        oSaved4: o.o,
-        dQ4: o.dQ,
-      },
-      grid(o.queryRows * o.heads, WG),
-    );
+    const kTex = asTexture(rec, o.k, "k", width, o.keyRows);
+    const vTex = asTexture(rec, o.v, "v", width, o.keyRows);
+    const dq = { ...io, q4: o.q, kTex, vTex, dOut4: o.dO, oSaved4: o.o, dQ4: o.dQ };
+    dispatchPasses(rec, o, "dq", "backward_dq_tex", dq, nq);
   } else {
-    rec.dispatch(
-      attentionKernel(rec, "backward_dq", { WG }),
-      { ...common, dOut: o.dO, oSaved: o.o, dQ: o.dQ },
-      grid(o.queryRows * o.heads, WG),
-    );
+    const dq = { ...io, q: o.q, k: o.k, v: o.v, dOut: o.dO, oSaved: o.o, dQ: o.dQ };
+    dispatchPasses(rec, o, "dq", "backward_dq", dq, nq);
   }
   const qWidth = o.heads * o.headDim / 4;
   if (
@@ -400,26 +429,12 @@ export function attentionBackward(
     o.queryRows <= rec.gpu.limits.maxTextureDimension2D && o.queryRows > 0 &&
     o.q.byteOffset % 16 === 0 && o.dO.byteOffset % 16 === 0
   ) {
-    rec.dispatch(
-      attentionKernel(rec, "backward_dkv_tex", { WG }),
-      {
-        params: p,
-        qTex: asTexture(rec, o.q, "q", qWidth, o.queryRows),
-        k4: o.k,
-        v4: o.v,
-        ranges: o.ranges,
-        stats: o.stats,
-        dOutTex: asTexture(rec, o.dO, "dO", qWidth, o.queryRows),
-        dK4: o.dK,
-        dV4: o.dV,
-      },
-      grid(o.keyRows * o.kvHeads, WG),
-    );
+    const qTex = asTexture(rec, o.q, "q", qWidth, o.queryRows);
+    const dOutTex = asTexture(rec, o.dO, "dO", qWidth, o.queryRows);
+    const dkv = { ...io, qTex, k4: o.k, v4: o.v, dOutTex, dK4: o.dK, dV4: o.dV };
+    dispatchPasses(rec, o, "dkv", "backward_dkv_tex", dkv, nk);
     return;
   }
-  rec.dispatch(
-    attentionKernel(rec, "backward_dkv", { WG }),
-    { ...common, dOut: o.dO, dK: o.dK, dV: o.dV },
-    grid(o.keyRows * o.kvHeads, WG),
-  );
+  const dkv = { ...io, q: o.q, k: o.k, v: o.v, dOut: o.dO, dK: o.dK, dV: o.dV };
+  dispatchPasses(rec, o, "dkv", "backward_dkv", dkv, nk);
 }

@@ -6,6 +6,7 @@
  */
 export * from "./adamw.ts";
 export * from "./attention.ts";
+export * from "./attention_decode.ts";
 export * from "./cross_entropy.ts";
 export * from "./embedding.ts";
 export * from "./kd_loss.ts";
@@ -13,6 +14,7 @@ export * from "./matmul.ts";
 export * from "./residual.ts";
 export * from "./rms_norm.ts";
 export * from "./rope.ts";
+export * from "./sample.ts";
 export * from "./softmax.ts";
 export * from "./swiglu.ts";
 export * from "./topk.ts";

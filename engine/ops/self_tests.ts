@@ -14,6 +14,7 @@ import {
   attentionForwardRef,
   attentionRangeTable,
 } from "./attention.ts";
+import { attentionDecode, attentionDecodeScratchSize } from "./attention_decode.ts";
 import { crossEntropyBackward, crossEntropyBackwardRef } from "./cross_entropy.ts";
 import {
   embeddingBackward,
@@ -29,6 +30,15 @@ import {
   rmsNormForwardRef,
 } from "./rms_norm.ts";
 import { ropeForward, ropeForwardRef, ropeTable } from "./rope.ts";
+import {
+  sampleChunk,
+  sampleFinish,
+  type SampleOptions,
+  samplePlan,
+  sampleRef,
+  sampleResults,
+  sampleScratchSize,
+} from "./sample.ts";
 import { logSoftmaxForwardRef, lseChunk } from "./softmax.ts";
 import { swigluBackward, swigluBackwardRef, swigluForward, swigluForwardRef } from "./swiglu.ts";
 import { topkChunk, topkFinish, topkRef } from "./topk.ts";
@@ -135,6 +145,32 @@ export const OPS_SELF_TESTS = [
           dV,
           g.dv,
         ]];
+      }),
+  },
+  {
+    name: "attention_decode",
+    run: (gpu: Gpu) =>
+      check(gpu, "attention_decode", 1e-5, (t, rec) => {
+        // two cached rows of 70 and 5 keys in slots of 70, each split in 3
+        const d = { queryRows: 2, keyRows: 140, heads: 4, kvHeads: 2, headDim: 8, splits: 3 };
+        const seqs = [
+          { qStart: 0, qLen: 1, kStart: 0, past: 69 },
+          { qStart: 1, qLen: 1, kStart: 70, past: 4 },
+        ];
+        const table = attentionRangeTable(seqs, d);
+        const q = vals(64, 23), k = vals(140 * 16, 24), v = vals(140 * 16, 25);
+        const o = t(zeros(64));
+        attentionDecode(rec, {
+          ...d,
+          q: t(q),
+          k: t(k),
+          v: t(v),
+          ranges: t(table, "u32"),
+          stats: t(zeros(16)),
+          o,
+          scratch: t(zeros(attentionDecodeScratchSize(gpu, d))),
+        });
+        return [[o, attentionForwardRef(q, k, v, table.subarray(0, 4), d).o]];
       }),
   },
   {
@@ -254,6 +290,62 @@ export const OPS_SELF_TESTS = [
         maxRelErr: wrongIds ? Infinity : relErr(await readTensor(gpu, tv), ref.logprobs),
         tolerance: 1e-5,
         detail: wrongIds ? `${wrongIds} ids differ` : undefined,
+      };
+    },
+  },
+  {
+    name: "sample",
+    run: async (gpu: Gpu) => {
+      // 3 rows over a vocabulary of 300 in chunks of 120 and 180, temperature and top-p
+      const rows = 3, V = 300, x = vals(rows * V, 26, 4), info = [0, 1, 1, 1, 2, 1];
+      let wrong = 0, worst = 0;
+      for (const o of [{ temperature: 0.8, seed: 5 }, { temperature: 1, topP: 0.7 }]) {
+        const rec = new Recorder(gpu, "self-test.sample");
+        const mk = (data: ArrayLike<number>, dtype: DType) =>
+          createTensor(gpu, {
+            shape: [data.length],
+            dtype,
+            label: "self-test.sample",
+            data: dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data),
+          });
+        const k = samplePlan(o, V).candidates;
+        const t = {
+          ...(o as SampleOptions),
+          rows,
+          vocab: V,
+          state: mk(zeros(8 * rows), "u32"),
+          rowInfo: mk(info, "u32"),
+          cand: k
+            ? { vals: mk(zeros(rows * k), "f32"), ids: mk(zeros(rows * k), "u32") }
+            : undefined,
+        };
+        const scratch = mk(zeros(sampleScratchSize({ rows, cols: 180 })), "u32");
+        for (const [c0, cols] of [[0, 120], [120, 180]]) {
+          const chunk = Float32Array.from(
+            { length: rows * cols },
+            (_, i) => x[Math.floor(i / cols) * V + c0 + (i % cols)],
+          );
+          sampleChunk(rec, {
+            ...t,
+            x: mk(chunk, "f32"),
+            scratch,
+            cols,
+            colStart: c0,
+            first: c0 === 0,
+          });
+        }
+        const out = mk(zeros(3 * rows), "u32");
+        sampleFinish(rec, { ...t, out });
+        rec.submit();
+        const got = sampleResults(await readTensor(gpu, out) as Uint32Array, rows);
+        const ref = sampleRef(x, info, { ...o, rows, cols: V });
+        wrong += got.ids.filter((id, r) => id !== ref.ids[r]).length;
+        worst = Math.max(worst, relErr(got.logprobs, ref.logprobs));
+      }
+      return {
+        maxRelErr: wrong ? Infinity : worst,
+        tolerance: 1e-5,
+        detail: wrong ? `${wrong} sampled ids differ` : undefined,
       };
     },
   },

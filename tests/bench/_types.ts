@@ -14,6 +14,11 @@ export interface BenchCase {
   flops?: number;
   bytes?: number;
   items?: number;
+  /**
+   * Print the rate as a fraction of this run's baseline: "matmul" (GFLOP/s of the 512x1024x3072
+   * matmul) or "gemv" (weight GB/s of the 1x1024x3072 decode GEMV, for memory-bound cases).
+   */
+  relativeTo?: "matmul" | "gemv";
   /** Allocates inputs once; returns what one run records (timed many times). */
   setup(gpu: Gpu): Promise<BenchRun> | BenchRun;
 }
