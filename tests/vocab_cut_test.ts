@@ -19,7 +19,7 @@ const DEMO = { maxCalls: 1, maxDistractors: 0 };
 
 const full = await Tokenizer.builtin();
 const fullFiles = await readTokenizerFiles();
-// seeds far apart: synthRow's row seed mixes the seed in by XOR, so near seeds repeat rows
+// four seeds (independent sets of rows), two of each shape of row
 const corpus = [
   ...synthTexts(full, 120, 0),
   ...synthTexts(full, 120, 7919),
