@@ -1,7 +1,8 @@
 /**
  * data/: everything between users' files and token batches. Streaming JSONL, chat templates
  * rendered as transformers renders them, tokenizers, the STAR trainset conversion
- * (`star prepare`), the synthetic data set (`star synth`) and tokenized trainset rows.
+ * (`star prepare`), the synthetic data set (`star synth`), vocabularies cut down to a corpus and
+ * tokenized trainset rows.
  * Nothing here touches the GPU.
  */
 export { DataError } from "../lib/errors.ts";
@@ -21,7 +22,13 @@ export {
   specialTokensOf,
   TemplateError,
 } from "./chat_template.ts";
-export { QWEN3_SPECIAL_IDS, Tokenizer } from "./tokenizer.ts";
+export {
+  QWEN3_SPECIAL_IDS,
+  readTokenizerFiles,
+  Tokenizer,
+  type TokenizerFiles,
+} from "./tokenizer.ts";
+export { cutVocab, paddedVocabSize, type VocabCut, writeVocabCut } from "./vocab_cut.ts";
 export {
   checkMessagesRow,
   formatTrainsetRow,

@@ -36,13 +36,21 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** A 32-bit hash of (seed, index) so rows do not depend on how many came before. */
-function rowSeed(seed: number, index: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (index + 0x7f4a7c15), 0x85ebca6b) >>> 0;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+/** murmur3's 32-bit finaliser: a bijection on 32-bit words; each input bit flips half the output. */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The PRNG seed of row `index` of data set `seed`: the seed is hashed on its own first and only
+ * then combined with the index, so that rows of different seeds are unrelated (mixing both in
+ * before hashing lets a near seed repeat the rows at shifted indices). For one seed, indices
+ * below 2^32 get distinct row seeds; seeds are taken modulo 2^32.
+ */
+export function rowSeed(seed: number, index: number): number {
+  return fmix32((fmix32((seed ^ 0x9e3779b9) >>> 0) ^ index) >>> 0);
 }
 
 class Rng {
@@ -443,4 +451,37 @@ export function synthRow(seed: number, index: number, opts: SynthOptions = {}): 
 /** Rows 0..n-1 of the data set of `seed`. */
 export function* synthRows(n: number, seed = 0, opts: SynthOptions = {}): Generator<SynthRow> {
   for (let i = 0; i < n; i++) yield synthRow(seed, i, opts);
+}
+
+/** What a model that reads a row from the user turn on sees of it: its turns after the system one. */
+export function turnsKey(row: SynthRow): string {
+  return JSON.stringify(row.messages.filter((m) => m.role !== "system"));
+}
+
+/**
+ * `n` rows of `seed`, from index 0 on, skipping those whose turns (system turn aside, see
+ * turnsKey) a row of `exclude` has: a held-out set that asks nothing a training set asks. The
+ * template space is small, so independent seeds still share a few rows by chance (about 1 in
+ * 100 of a 200-row set). Skipped rows leave gaps in the ids. Throws when `exclude` leaves too
+ * few rows to find `n` in `64 n + 4096` draws.
+ */
+export function* synthRowsExcept(
+  n: number,
+  seed: number,
+  exclude: Iterable<SynthRow>,
+  opts: SynthOptions = {},
+): Generator<SynthRow> {
+  const seen = new Set<string>();
+  for (const r of exclude) seen.add(turnsKey(r));
+  const limit = 64 * n + 4096;
+  let given = 0;
+  for (let i = 0; given < n; i++) {
+    if (i >= limit) {
+      throw new Error(`Only ${given} of ${n} synthetic rows of seed ${seed} are new in ${i} draws`);
+    }
+    const r = synthRow(seed, i, opts);
+    if (seen.has(turnsKey(r))) continue;
+    given++;
+    yield r;
+  }
 }

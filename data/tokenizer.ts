@@ -39,40 +39,18 @@ export class Tokenizer {
   /** The tokenizer of a model directory when it has tokenizer.json, else the built-in one. */
   static async load(dir?: string): Promise<Tokenizer> {
     if (dir === undefined) return await Tokenizer.builtin();
-    const read = async (name: string): Promise<string | null> => {
-      try {
-        return await Deno.readTextFile(`${dir}/${name}`);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) return null;
-        throw new UserError(`Cannot read "${dir}/${name}": ${(err as Error).message}`);
-      }
-    };
-    try {
-      const stat = await Deno.stat(dir);
-      if (!stat.isDirectory) throw new UserError(`Tokenizer path "${dir}" is not a directory`);
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      throw new UserError(`Cannot open tokenizer directory "${dir}": no such directory`);
-    }
-    const tokText = await read("tokenizer.json");
-    if (tokText === null) return await Tokenizer.builtin();
-    const cfgText = (await read("tokenizer_config.json")) ?? "{}";
-    let tokJson: object;
-    try {
-      tokJson = JSON.parse(tokText);
-      parsePyJson(cfgText);
-    } catch (err) {
-      throw new UserError(`Cannot read the tokenizer in "${dir}": ${(err as Error).message}`);
-    }
-    return new Tokenizer(tokJson, cfgText, dir);
+    const files = await readTokenizerFiles(dir);
+    return files.source === dir ? Tokenizer.fromFiles(files) : await Tokenizer.builtin();
+  }
+
+  /** A tokenizer from its files, already read (see readTokenizerFiles). */
+  static fromFiles(files: TokenizerFiles): Tokenizer {
+    return new Tokenizer(files.tokenizer, files.config, files.source);
   }
 
   /** The built-in Qwen3 tokenizer (embedded in the program). */
   static async builtin(): Promise<Tokenizer> {
-    builtinCache ??= (async () => {
-      const { tokenizer, config } = await builtinTokenizerFiles();
-      return new Tokenizer(tokenizer, JSON.stringify(config), "built-in Qwen3");
-    })();
+    builtinCache ??= readTokenizerFiles().then(Tokenizer.fromFiles);
     return await builtinCache;
   }
 
@@ -141,3 +119,53 @@ export class Tokenizer {
 }
 
 let builtinCache: Promise<Tokenizer> | undefined;
+
+/** A tokenizer's two files: tokenizer.json parsed, tokenizer_config.json as its text. */
+export interface TokenizerFiles {
+  tokenizer: Record<string, unknown>;
+  /** tokenizer_config.json ("{}" when the directory has none). */
+  config: string;
+  /** Where they came from: a directory, or "built-in Qwen3". */
+  source: string;
+}
+
+/**
+ * The tokenizer files of a model directory; the built-in Qwen3 ones when `dir` is undefined or
+ * has no tokenizer.json. Both files are checked to be JSON.
+ */
+export async function readTokenizerFiles(dir?: string): Promise<TokenizerFiles> {
+  if (dir === undefined) {
+    const { tokenizer, config } = await builtinTokenizerFiles();
+    return {
+      tokenizer: tokenizer as Record<string, unknown>,
+      config: JSON.stringify(config),
+      source: "built-in Qwen3",
+    };
+  }
+  const read = async (name: string): Promise<string | null> => {
+    try {
+      return await Deno.readTextFile(`${dir}/${name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw new UserError(`Cannot read "${dir}/${name}": ${(err as Error).message}`);
+    }
+  };
+  try {
+    const stat = await Deno.stat(dir);
+    if (!stat.isDirectory) throw new UserError(`Tokenizer path "${dir}" is not a directory`);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`Cannot open tokenizer directory "${dir}": no such directory`);
+  }
+  const tokText = await read("tokenizer.json");
+  if (tokText === null) return await readTokenizerFiles();
+  const config = (await read("tokenizer_config.json")) ?? "{}";
+  let tokenizer: Record<string, unknown>;
+  try {
+    tokenizer = JSON.parse(tokText);
+    parsePyJson(config);
+  } catch (err) {
+    throw new UserError(`Cannot read the tokenizer in "${dir}": ${(err as Error).message}`);
+  }
+  return { tokenizer, config, source: dir };
+}

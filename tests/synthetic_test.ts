@@ -1,7 +1,16 @@
-import { type Json, mulberry32, synthRows, TOOLS } from "../data/synthetic.ts";
+import {
+  type Json,
+  mulberry32,
+  rowSeed,
+  type SynthRow,
+  synthRows,
+  synthRowsExcept,
+  TOOLS,
+  turnsKey,
+} from "../data/synthetic.ts";
 import { checkMessagesRow } from "../data/trainset.ts";
 import { parsePyJson } from "../lib/py/json.ts";
-import { assertEquals, assertNotEquals, assertOk } from "./assert.ts";
+import { assertEquals, assertNotEquals, assertOk, assertThrows } from "./assert.ts";
 import { star } from "./main_test.ts";
 
 type Schema = {
@@ -40,6 +49,77 @@ Deno.test("mulberry32() matches a Python big-integer transcription for seed 1", 
     11749833,
     2265367787,
   ]);
+});
+
+Deno.test("rowSeed() matches a Python big-integer transcription", () => {
+  // From tests/reference/synth_row_seed.py (the hash written out with ints masked to 32 bits).
+  const cases = [
+    [0, 0, 2856213345],
+    [0, 1, 1863002342],
+    [1, 0, 2571226413],
+    [1, 1, 1300299365],
+    [7, 12345, 2848732812],
+    [4294967295, 3, 3664794242],
+    [-1, 3, 3664794242],
+    [90001, 4294967295, 2839453292],
+  ];
+  for (const [seed, index, want] of cases) {
+    assertEquals(rowSeed(seed, index), want, `${seed} ${index}`);
+  }
+});
+
+Deno.test("rowSeed() gives every (seed, index) of seeds 0..9 and indices below 10,000 its own seed", () => {
+  const seen = new Set<number>();
+  for (let seed = 0; seed < 10; seed++) {
+    for (let i = 0; i < 10_000; i++) seen.add(rowSeed(seed, i));
+  }
+  assertEquals(seen.size, 100_000);
+});
+
+/** A row's content: everything but its id. */
+const content = (r: SynthRow) => JSON.stringify([r.messages, r.tools]);
+
+Deno.test("synthRows() of seeds 0..9 share rows only as often as chance repeats them within a seed", () => {
+  const n = 200;
+  const sets = Array.from({ length: 10 }, (_, seed) => [...synthRows(n, seed)].map(content));
+  // The templates allow few distinct small-talk rows, so independent draws meet now and then. A
+  // seed repeating D of its own rows implies a pair probability p with D ~ p n^2 / 2, so another
+  // seed's n rows should meet it about p n^2 = 2 D times.
+  const repeats = sets.reduce((a, s) => a + s.length - new Set(s).size, 0) / sets.length;
+  let total = 0;
+  for (const [a, sa] of sets.entries()) {
+    const have = new Set(sa);
+    for (const [b, sb] of sets.entries()) {
+      if (a === b) continue;
+      const shared = sb.filter((x) => have.has(x)).length;
+      assertOk(shared <= n / 20, `seeds ${a} and ${b} share ${shared} of ${n} rows`);
+      total += shared;
+    }
+  }
+  const mean = total / 90;
+  assertOk(mean <= 2 * (2 * repeats) + 1, `${mean} shared rows per pair, ${repeats} repeats`);
+});
+
+Deno.test("synthRowsExcept() skips the rows whose turns an excluded set has, and nothing else", () => {
+  const opts = { maxCalls: 1, maxDistractors: 0 };
+  const train = [...synthRows(300, 0, opts)];
+  const asked = new Set(train.map(turnsKey));
+  const got = [...synthRowsExcept(100, 1, train, opts)];
+  assertEquals(got.length, 100);
+  // The rows of seed 1 in order, less exactly those whose turns the training rows have.
+  const last = Number(got.at(-1)!.id.split("-").at(-1));
+  const want = [...synthRows(last + 1, 1, opts)].filter((r) => !asked.has(turnsKey(r)));
+  assertEquals(got, want);
+  assertOk(last + 1 > 100, "the small-talk turns alone make some of seed 1's rows repeats");
+  // The system turn is not part of what is compared.
+  const sys = {
+    ...train[0],
+    messages: [{ role: "system" as const, content: "x" }, ...train[0].messages],
+  };
+  assertEquals(turnsKey(sys), turnsKey(train[0]));
+  assertThrows(
+    () => [...synthRowsExcept(10, 1, synthRows(5000, 0, opts), { ...opts, maxCalls: 0 })],
+  );
 });
 
 Deno.test("synthRows() is deterministic per seed and differs across seeds", () => {

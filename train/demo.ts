@@ -15,7 +15,7 @@ import { loadTrainset, type Sample } from "../data/batch.ts";
 import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
 import { prepareFile } from "../data/prepare.ts";
-import { type SynthOptions, synthRows } from "../data/synthetic.ts";
+import { type SynthOptions, type SynthRow, synthRows, synthRowsExcept } from "../data/synthetic.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { type ModelConfig, presetConfig } from "../model/config.ts";
 import { saveModel } from "../model/save.ts";
@@ -174,14 +174,27 @@ async function ckdRun(
 }
 
 /**
+ * The demo's messages rows: training rows of seed 0, held-out rows of seed 1 that ask nothing a
+ * training row asks (compared from the user turn on, as the models see them).
+ */
+export function demoRows(o: { trainRows: number; heldoutRows: number }): {
+  train: SynthRow[];
+  heldout: SynthRow[];
+} {
+  const train = [...synthRows(o.trainRows, 0, DEMO_SYNTH)];
+  return { train, heldout: [...synthRowsExcept(o.heldoutRows, 1, train, DEMO_SYNTH)] };
+}
+
+/**
  * The demo's data: synthetic messages rows prepared with the built-in Qwen3 template; the
  * models see the conversation from the user turn on (see DEMO_SYNTH), the reward the whole
  * prompt. Returns the held-out rows both ways.
  */
 async function demoData(out: string, o: { trainRows: number; heldoutRows: number }) {
   const tok = await Tokenizer.load();
-  await writeRows(join(out, "train.messages.jsonl"), synthRows(o.trainRows, 0, DEMO_SYNTH));
-  await writeRows(join(out, "heldout.messages.jsonl"), synthRows(o.heldoutRows, 1, DEMO_SYNTH));
+  const { train, heldout: held } = demoRows(o);
+  await writeRows(join(out, "train.messages.jsonl"), train);
+  await writeRows(join(out, "heldout.messages.jsonl"), held);
   for (const name of ["train", "heldout"]) {
     const full = join(out, `${name}.full.jsonl`);
     await prepareFile(join(out, `${name}.messages.jsonl`), full, { tokenizer: tok });
