@@ -30,6 +30,8 @@ export interface GenerateOptions {
   stopIds?: number[];
   /** Most sequences per batch (the cache may allow fewer). */
   maxBatch?: number;
+  /** Most prompt tokens per prefill forward (default: what one forward holds). */
+  prefillTokens?: number;
 }
 
 export interface Generation {
@@ -96,7 +98,7 @@ async function generateBatch(
   const cache = model.newCache(reqs.length, maxLen);
   try {
     let active = reqs.map((_, j) => j);
-    let rows = await prefillShared(model, cache, reqs);
+    let rows = await prefillShared(model, cache, reqs, opts.prefillTokens);
     while (active.length > 0) {
       const next: number[] = [];
       active.forEach((j, a) => {
@@ -128,6 +130,7 @@ async function prefillShared(
   model: GpuModel,
   cache: KvCache,
   reqs: GenerateRequest[],
+  prefillTokens = Infinity,
 ): Promise<Float32Array[]> {
   const firstOf = new Map<string, number>();
   const source = reqs.map((r, j) => {
@@ -137,8 +140,8 @@ async function prefillShared(
     return src ?? j;
   });
   const runs = reqs.flatMap((r, j) => (source[j] === j ? [{ slot: j, ids: r.prompt }] : []));
-  // forwards of at most maxTokens() tokens; a longer prompt goes in pieces, one per forward
-  const maxT = model.maxTokens();
+  // forwards of at most maxT tokens; a longer prompt goes in pieces, one per forward
+  const maxT = Math.min(model.maxTokens(), prefillTokens);
   const bySlot = new Map<number, Float32Array>();
   let group: CachedStep[] = [], n = 0;
   const flush = async () => {

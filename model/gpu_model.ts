@@ -63,6 +63,9 @@ export interface HeadPass {
   chunks: HeadChunk[];
 }
 
+/** The plans of a model: training forwards, inference forwards, KV-cached forwards. */
+export type PlanKind = "train" | "infer" | "cached";
+
 /** One sequence's new tokens in a cached forward. */
 export interface CachedStep {
   slot: number;
@@ -71,7 +74,7 @@ export interface CachedStep {
 
 export class GpuModel {
   readonly arch: Arch;
-  #plans = new Map<"train" | "infer", Plan>();
+  #plans = new Map<PlanKind, Plan>();
   #rope?: { positions: number; table: Tensor };
 
   private constructor(readonly weights: GpuWeights, readonly limits: ModelLimits) {
@@ -147,21 +150,32 @@ export class GpuModel {
     });
   }
 
-  #plan(tokens: number, train: boolean): Plan {
-    const key = train ? "train" : "infer";
-    const old = this.#plans.get(key);
+  /**
+   * Allocates the plans a run will need up front, for at most this many tokens per forward of
+   * each kind. Besides saving re-plans, this fixes the vocabulary chunking (its column count
+   * follows the plan's capacity), so a run's rounding does not depend on the order its batches
+   * came in: a resumed run computes exactly what an uninterrupted one does.
+   */
+  reserve(tokens: Partial<Record<PlanKind, number>>): void {
+    for (const [kind, n] of Object.entries(tokens) as [PlanKind, number][]) {
+      if (n > 0) this.#plan(Math.min(n, this.maxTokens()), kind, true);
+    }
+  }
+
+  #plan(tokens: number, kind: PlanKind, exact = false): Plan {
+    const old = this.#plans.get(kind);
     if (old && old.cap >= tokens) return old;
     if (old) releasePlan(this.gpu, old);
     // grow geometrically so a run of slowly growing batches re-plans only a few times
-    const T = Math.max(tokens, old ? Math.min(2 * old.cap, tokens * 2) : tokens);
+    const T = exact ? tokens : Math.max(tokens, old ? Math.min(2 * old.cap, tokens * 2) : tokens);
     const p = makePlan(this.gpu, {
       config: this.config,
       arch: this.arch,
       T,
-      train,
+      train: kind === "train",
       maxChunkRows: this.limits.maxChunkRows ?? Infinity,
     });
-    this.#plans.set(key, p);
+    this.#plans.set(kind, p);
     return p;
   }
 
@@ -254,7 +268,7 @@ export class GpuModel {
     if (T > this.maxTokens()) {
       throw new RangeError(`${T} tokens exceed the ${this.maxTokens()} one forward can hold here`);
     }
-    const p = this.#plan(T, train);
+    const p = this.#plan(T, train ? "train" : "infer");
     const starts: number[] = [];
     let off = 0;
     for (const s of seqs) {
@@ -287,7 +301,7 @@ export class GpuModel {
    */
   forwardCached(rec: Recorder, cache: KvCache, steps: CachedStep[]): Forward {
     const T = steps.reduce((s, q) => s + q.ids.length, 0);
-    const p = this.#plan(T, false);
+    const p = this.#plan(T, "cached");
     const ids: number[] = [], pos: number[] = [];
     const seqs: (AttentionSeq & { slot: number })[] = [];
     for (const st of steps) {

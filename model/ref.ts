@@ -12,6 +12,7 @@
  * E head_dim, F intermediate_size, V vocab_size, L layers.
  */
 import { archOf, type ModelConfig, readModelConfig } from "./config.ts";
+import { chooseToken, SampleRng, type SamplingParams } from "./sampling.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { loadWeights, randomWeightF32, weightSpecs } from "./weights.ts";
 
@@ -635,22 +636,41 @@ export function greedyGenerateRef(
   prompt: number[],
   opts: { maxNewTokens: number; stopIds?: number[]; useCache?: boolean },
 ): { ids: number[]; logprobs: number[]; finishReason: "stop" | "length" } {
+  return generateRef(model, prompt, { ...opts, sampling: { temperature: 0, topP: 1, topK: 0 } });
+}
+
+/**
+ * Decoding of one prompt choosing each token as the engine's generation does
+ * (model/sampling.ts chooseToken on the row's logits, with the caller's random stream; greedy at
+ * temperature 0), until a stop id (kept) or `maxNewTokens`. The `--device cpu` sampler.
+ */
+export function generateRef(
+  model: RefModel,
+  prompt: number[],
+  opts: {
+    maxNewTokens: number;
+    stopIds?: number[];
+    useCache?: boolean;
+    sampling: SamplingParams;
+    rng?: SampleRng;
+  },
+): { ids: number[]; logprobs: number[]; finishReason: "stop" | "length" } {
   const V = model.config.vocab_size;
   const stop = new Set(opts.stopIds ?? []);
   const ids: number[] = [], logprobs: number[] = [];
-  const cache = opts.useCache ? newKvCache(model.config) : undefined;
+  const cache = opts.useCache ?? true ? newKvCache(model.config) : undefined;
+  const rng = opts.rng ?? new SampleRng(0);
   let pending = prompt;
   while (ids.length < opts.maxNewTokens) {
     const f = cache
       ? forwardRef(model, [pending], { cache })
       : forwardRef(model, [[...prompt, ...ids]]);
-    const lp = logSoftmaxRow(f.logits, f.N - 1, V);
-    let best = 0;
-    for (let i = 1; i < V; i++) if (lp[i] > lp[best]) best = i;
-    ids.push(best);
-    logprobs.push(lp[best]);
-    if (stop.has(best)) return { ids, logprobs, finishReason: "stop" };
-    pending = [best];
+    const row = f.logits.subarray((f.N - 1) * V, f.N * V);
+    const tok = chooseToken(row, opts.sampling, rng);
+    ids.push(tok);
+    logprobs.push(logSoftmaxRow(f.logits, f.N - 1, V)[tok]);
+    if (stop.has(tok)) return { ids, logprobs, finishReason: "stop" };
+    pending = [tok];
   }
   return { ids, logprobs, finishReason: "length" };
 }

@@ -156,7 +156,8 @@ export async function runCkd(cfg: CkdConfig, opts: CkdRunOptions = {}): Promise<
     const cache = cfg.kd_ratio > 0 && cfg.teacher_topk_cache
       ? await ensureCache(cfg, samples, vocab, device, run.log)
       : undefined;
-    const { backend, release } = await loadBackend(cfg, run, device, !cache);
+    const tokens = cfg.micro_train_batch_size * Math.max(...samples.map((s) => s.ids.length));
+    const { backend, release } = await loadBackend(cfg, run, device, !cache, tokens);
     try {
       const result = await trainLoop({
         cfg,
@@ -217,6 +218,7 @@ async function loadBackend(
   run: Run,
   device: CkdDevice,
   onlineTeacher: boolean,
+  tokens: number,
 ): Promise<{ backend: TrainBackend<CkdBatchSample[]>; release: () => void }> {
   const adam = { betas: cfg.adam_betas, eps: cfg.adam_eps, weightDecay: cfg.weight_decay };
   const load = {
@@ -230,6 +232,10 @@ async function loadBackend(
     return { backend: await CkdRefBackend.load({ ...load, adam }), release: () => {} };
   }
   const { CkdGpuBackend } = await import("./ckd_gpu.ts");
-  const b = await CkdGpuBackend.load({ ...load, adam: { ...adam, maxNorm: cfg.max_norm } });
+  const b = await CkdGpuBackend.load({
+    ...load,
+    adam: { ...adam, maxNorm: cfg.max_norm },
+    tokens,
+  });
   return { backend: b, release: () => b.release() };
 }

@@ -52,6 +52,8 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
     limits?: ModelLimits;
     /** Evaluation only: no gradients, no optimizer. */
     frozen?: boolean;
+    /** Most tokens of a micro-batch: plans sized once (see GpuModel.reserve). */
+    tokens?: number;
   }): Promise<CkdGpuBackend> {
     const student = await GpuModel.load(o.student, { trainable: !o.frozen, limits: o.limits });
     const teacher = o.teacher && o.ckd.kdRatio > 0
@@ -61,6 +63,10 @@ export class CkdGpuBackend implements TrainBackend<CkdBatchSample[]> {
       throw new RangeError(
         `The teacher's vocabulary (${teacher.config.vocab_size}) differs from the student's (${student.config.vocab_size})`,
       );
+    }
+    if (o.tokens) {
+      student.reserve(o.frozen ? { infer: o.tokens } : { train: o.tokens });
+      teacher?.reserve({ infer: o.tokens });
     }
     const adam = o.frozen
       ? undefined
