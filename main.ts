@@ -39,6 +39,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Constrained Knowledge Distillation of a student from a teacher",
     load: () => import("./cli/ckd.ts"),
   },
+  simrl: {
+    summary: "Similarity-guided RL (GRPO-style) of a policy with the Sim-RL reward",
+    load: () => import("./cli/simrl.ts"),
+  },
   demo: {
     summary: "The whole pipeline on an embedded default, start to finish",
     load: () => import("./cli/demo.ts"),

@@ -66,14 +66,22 @@ export type CkdConfig = z.infer<typeof ckdConfigSchema>;
 export const simrlConfigSchema = z.object({
   ...common,
   pretrain: path,
+  reference: path.optional(),
+  replay_rollouts: path.optional(),
+  num_episodes: positiveInt.default(3),
+  micro_train_batch_size: positiveInt.default(2),
   train_batch_size: positiveInt.default(128),
   learning_rate: z.number().positive().default(3e-7),
+  weight_decay: z.number().min(0).default(0),
+  prompt_max_len: positiveInt.default(5120),
   generate_max_len: positiveInt.default(512),
   rollout_batch_size: positiveInt.default(128),
-  micro_rollout_batch_size: positiveInt.default(8),
+  micro_rollout_batch_size: positiveInt.default(4),
   n_samples_per_prompt: positiveInt.default(8),
   temperature: z.number().min(0).default(1.0),
   top_p: z.number().gt(0).max(1).default(1.0),
+  top_k: z.number().int().min(-1).default(-1),
+  use_kl_loss: z.boolean().default(true),
   init_kl_coef: z.number().min(0).default(1e-3),
   kl_estimator: z.enum(["k1", "k2", "k3"]).default("k2"),
   eps_clip: z.number().positive().default(0.2),
@@ -123,6 +131,8 @@ const PATH_KEYS = new Set([
   "teacher",
   "teacher_topk_cache",
   "pretrain",
+  "reference",
+  "replay_rollouts",
 ]);
 
 /** Parses and validates a config given as text; `file` names it in errors. */

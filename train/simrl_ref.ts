@@ -32,21 +32,9 @@ import {
   stepMetricsRef,
 } from "./simrl_loss_ref.ts";
 
-/** A sampled response to a prompt, as token ids. */
-export interface SimrlSequence {
-  promptIds: number[];
-  /** The response as trained, an appended EOS included (at least one token). */
-  completionIds: number[];
-}
+import type { SimrlRefSample, SimrlSequence } from "./simrl_batch.ts";
 
-/** A sample ready to train on. */
-export interface SimrlRefSample extends SimrlSequence {
-  /** The sample's advantage (or one per completion token). */
-  advantage: number | ArrayLike<number>;
-  /** ℓ_old and ℓ_ref of the completion tokens (completionIds.length each). */
-  oldLogprobs: ArrayLike<number>;
-  refLogprobs: ArrayLike<number>;
-}
+export type { SimrlRefSample, SimrlSequence };
 
 function checkSequence(s: SimrlSequence, i: number) {
   if (s.promptIds.length < 1 || s.completionIds.length < 1) {
@@ -140,10 +128,48 @@ export interface SimrlStepRefResult extends SimrlMetrics {
   moments?: Record<string, AdamWMoments>;
 }
 
+/**
+ * One micro-batch of a step on the policy's current parameters: its token-mean metrics, the
+ * current ℓ of its samples, and ∂(step loss)/∂params (1/microBatches included) ADDED to `grads`.
+ */
+export function simrlMicroBatchGradRef(
+  policy: RefModel,
+  seqs: readonly SimrlRefSample[],
+  loss: SimrlLossOptions & { microBatches: number },
+  grads: RefParams,
+): { metrics: SimrlMetrics; logprobs: Float64Array[] } {
+  const V = policy.config.vocab_size;
+  seqs.forEach(checkSequence);
+  const f = forwardRef(policy, seqs.map((s) => [...s.promptIds, ...s.completionIds]));
+  const rows = completionRows(seqs);
+  const lps = rows.map((rs) => rs.map((r) => logSoftmaxRow(f.logits, r.row, V)));
+  const current = lps.map((rs, k) => Float64Array.from(rs, (lp, t) => lp[rows[k][t].target]));
+  const out = simrlMicroBatchRef(
+    seqs.map((s, k) => ({
+      logprobs: current[k],
+      oldLogprobs: s.oldLogprobs,
+      refLogprobs: s.refLogprobs,
+      advantage: s.advantage,
+    })),
+    loss,
+  );
+  const { dlogprobs, ...metrics } = out;
+  // ∂ℓ/∂z_v = δ(v = y) − p_v on the row that predicts y
+  const dlogits = new Float64Array(f.N * V);
+  rows.forEach((rs, k) =>
+    rs.forEach((r, t) => {
+      const g = dlogprobs[k][t], lp = lps[k][t];
+      for (let v = 0; v < V; v++) dlogits[r.row * V + v] = -g * Math.exp(lp[v]);
+      dlogits[r.row * V + r.target] += g;
+    })
+  );
+  backwardRef(policy, f, dlogits, grads);
+  return { metrics, logprobs: current };
+}
+
 /** One optimizer step of Sim-RL in float64 on the policy's current parameters. */
 export function simrlStepRef(o: SimrlStepRefOptions): SimrlStepRefResult {
   const { policy, samples, microBatches, loss } = o;
-  const V = policy.config.vocab_size;
   const M = microBatches.length;
   if (M === 0) throw new RangeError("A step needs at least one micro-batch");
   const grads = zeroGrads(policy);
@@ -155,35 +181,11 @@ export function simrlStepRef(o: SimrlStepRefOptions): SimrlStepRefResult {
       if (!s) {
         throw new RangeError(`Micro-batch names sample ${i}, outside 0..${samples.length - 1}`);
       }
-      checkSequence(s, i);
       return s;
     });
-    const f = forwardRef(policy, seqs.map((s) => [...s.promptIds, ...s.completionIds]));
-    const rows = completionRows(seqs);
-    const lps = rows.map((rs) => rs.map((r) => logSoftmaxRow(f.logits, r.row, V)));
-    const current = lps.map((rs, k) => Float64Array.from(rs, (lp, t) => lp[rows[k][t].target]));
-    mb.forEach((i, k) => (logprobs[i] = current[k]));
-    const out = simrlMicroBatchRef(
-      seqs.map((s, k) => ({
-        logprobs: current[k],
-        oldLogprobs: s.oldLogprobs,
-        refLogprobs: s.refLogprobs,
-        advantage: s.advantage,
-      })),
-      { ...loss, microBatches: M },
-    );
-    const { dlogprobs, ...metrics } = out;
-    microBatchMetrics.push(metrics);
-    // ∂ℓ/∂z_v = δ(v = y) − p_v on the row that predicts y
-    const dlogits = new Float64Array(f.N * V);
-    rows.forEach((rs, k) =>
-      rs.forEach((r, t) => {
-        const g = dlogprobs[k][t], lp = lps[k][t];
-        for (let v = 0; v < V; v++) dlogits[r.row * V + v] = -g * Math.exp(lp[v]);
-        dlogits[r.row * V + r.target] += g;
-      })
-    );
-    backwardRef(policy, f, dlogits, grads);
+    const r = simrlMicroBatchGradRef(policy, seqs, { ...loss, microBatches: M }, grads);
+    microBatchMetrics.push(r.metrics);
+    mb.forEach((i, k) => (logprobs[i] = r.logprobs[k]));
   }
   const names = Object.keys(grads);
   const clipped = names.map((n) => Float64Array.from(grads[n]));
