@@ -42,6 +42,7 @@ export interface BfclFlags {
   output?: string;
   summary?: string;
   "dump-prompts"?: string;
+  "max-new-tokens"?: number;
 }
 
 export interface BfclSummary {
@@ -50,17 +51,19 @@ export interface BfclSummary {
 }
 
 /**
- * The one place where --model gets its generation. The engine's batched greedy generation
- * plugs in here: load the model in `dir` and return a Generate over it.
+ * --model: the engine's batched greedy generation over the model in `dir`, asking for
+ * `maxNewTokens` new tokens, or BFCL's min(4096, context − prompt − 2).
  */
-export function loadModelGenerator(dir: string): Promise<Generate> {
-  return Promise.reject(
-    new UserError(
-      `star eval --bench bfcl --model "${dir}" is not wired to the engine in this build; ` +
-        `write the prompts with --dump-prompts, generate with "star generate --temperature 0", ` +
-        `and judge the output with --generations`,
-    ),
-  );
+export async function loadModelGenerator(
+  dir: string,
+  maxNewTokens?: number,
+): Promise<{ generate: Generate; release: () => void }> {
+  const { greedyTextGenerator } = await import("../train/eval.ts");
+  const { readModelConfig } = await import("../model/config.ts");
+  const ctx = (await readModelConfig(dir)).max_position_embeddings;
+  return await greedyTextGenerator(dir, {
+    maxNewTokens: (prompt) => maxNewTokens ?? Math.max(1, Math.min(4096, ctx - prompt - 2)),
+  });
 }
 
 export async function runBfcl(flags: BfclFlags): Promise<number> {
@@ -88,9 +91,13 @@ export async function runBfcl(flags: BfclFlags): Promise<number> {
   if (flags.generations !== undefined) {
     result = await judgeGenerations(sel, flags.generations, flags.output);
   } else {
-    const generate = await loadModelGenerator(flags.model!);
-    const entries = await loadSelection(sel);
-    result = await evalWithModel(entries, generate, { output: flags.output });
+    const g = await loadModelGenerator(flags.model!, flags["max-new-tokens"]);
+    try {
+      const entries = await loadSelection(sel);
+      result = await evalWithModel(entries, g.generate, { output: flags.output });
+    } finally {
+      g.release();
+    }
   }
   const summary = await summarise(dir, result.counts);
   const table = summaryTable(summary);

@@ -28,3 +28,4 @@ export {
   uniqueMessages,
   type Verdict,
 } from "./rollout_format.ts";
+export { exactCalls, labelKind, pyEqual, type RowKind } from "./exact.ts";

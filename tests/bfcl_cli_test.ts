@@ -7,6 +7,9 @@
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { star } from "./main_test.ts";
 import { evalWithModel, type Generate, loadSelection } from "../cli/_eval_bfcl.ts";
+import { hasGpu } from "../engine/device.ts";
+import { generateRef } from "../model/ref.ts";
+import { smallModel } from "./_small_model.ts";
 
 const DATA = new URL("./testdata/bfcl/data", import.meta.url).pathname;
 const FIXTURE = new URL("./testdata/bfcl/", import.meta.url).pathname;
@@ -184,7 +187,7 @@ Deno.test("star eval rejects bad flag combinations with a usage error", async ()
     ],
     [[...bfcl, "--bfcl-data", DATA, "--dump-prompts", "-", "--limit", "0"], /at least 1/, 2],
     [["eval", "--bench", "bfc"], /Unknown bench "bfc"; did you mean "bfcl"/, 2],
-    [["eval", "--model", "m"], /--bench reward" is not in this build yet/, 1],
+    [["eval", "--model", "m"], /--bench reward" needs --model DIR and --data FILE/, 2],
     [
       [...bfcl, "--bfcl-data", `${DATA}/nope`, "--dump-prompts", "-"],
       /Cannot open ".*nope\/BFCL_v4_simple_python.json": no such file/,
@@ -246,4 +249,84 @@ Deno.test("evalWithModel() judges generated completions and resumes a killed run
       /written for another selection/,
     );
   });
+});
+
+Deno.test({
+  name:
+    "star eval --bench bfcl --model: greedy completions as a float64 CPU generation, judged as --generations judges them",
+  ignore: !(await hasGpu()),
+  async fn() {
+    await withDir(async (dir) => {
+      const sel = [
+        "--bench",
+        "bfcl",
+        "--bfcl-data",
+        DATA,
+        "--categories",
+        "simple_python,multiple",
+      ];
+      const dump = await star(["eval", ...sel, "--limit", "2", "--dump-prompts", `${dir}/p.jsonl`]);
+      assertEquals(dump.code, 0, dump.stderr);
+      const prompts = await readRows(`${dir}/p.jsonl`);
+      assertEquals(prompts.length, 4);
+      const { ref, tok } = await smallModel(`${dir}/model`, prompts.map((p) => p.prompt), {
+        shape: { num_hidden_layers: 1 },
+        seed: 5,
+        std: 0.3,
+      });
+      const r = await star([
+        "eval",
+        ...sel,
+        "--limit",
+        "2",
+        "--model",
+        `${dir}/model`,
+        "--max-new-tokens",
+        "6",
+        "--output",
+        `${dir}/model.jsonl`,
+        "--summary",
+        `${dir}/model.json`,
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const rows = await readRows(`${dir}/model.jsonl`);
+      assertEquals(rows.map((x) => x.id), prompts.map((p) => p.id));
+      const stop = [tok.requireId("<|im_end|>"), tok.requireId("<|endoftext|>")];
+      for (const [i, row] of rows.entries()) {
+        const want = generateRef(ref, tok.encode(prompts[i].prompt), {
+          maxNewTokens: 6,
+          stopIds: stop,
+          sampling: { temperature: 0, topP: 1, topK: 0 },
+        });
+        assertEquals(row.completion, tok.decode(want.ids, { skipSpecialTokens: true }), row.id);
+      }
+      // the same completions given as --generations are judged the same
+      await Deno.writeTextFile(
+        `${dir}/gens.jsonl`,
+        jsonl(rows.map((x) => ({ id: x.id, completion: x.completion }))),
+      );
+      const g = await star([
+        "eval",
+        ...sel,
+        "--limit",
+        "2",
+        "--generations",
+        `${dir}/gens.jsonl`,
+        "--output",
+        `${dir}/gens_out.jsonl`,
+        "--summary",
+        `${dir}/gens.json`,
+      ]);
+      assertEquals(g.code, 0, g.stderr);
+      const judged = await readRows(`${dir}/gens_out.jsonl`);
+      assertEquals(
+        rows.map(({ completion: _c, ...x }) => x),
+        judged.map(({ completion: _c, ...x }) => x),
+      );
+      assertEquals(
+        await Deno.readTextFile(`${dir}/model.json`),
+        await Deno.readTextFile(`${dir}/gens.json`),
+      );
+    });
+  },
 });

@@ -6,7 +6,7 @@
  */
 import type { Sample } from "../data/batch.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
-import { DEFAULT_STOP_IDS, generate } from "../model/generate.ts";
+import { generate } from "../model/generate.ts";
 import { GpuModel } from "../model/gpu_model.ts";
 import { type Reward, simRlReward } from "../reward/sim_rl.ts";
 import type { CkdBatchSample } from "./ckd_batch.ts";
@@ -73,6 +73,11 @@ export async function generateAndScore(o: {
   temperature?: number;
   n?: number;
   seed?: number;
+  /**
+   * The first row's index in the whole set: each sample's random stream is keyed by
+   * (seed, firstRow + row, sample), so a set generated in parts samples as it would in one.
+   */
+  firstRow?: number;
   maxBatch?: number;
 }): Promise<ScoredSample[]> {
   const m = typeof o.model === "string"
@@ -80,11 +85,14 @@ export async function generateAndScore(o: {
     : o.model;
   try {
     const n = o.n ?? 1;
+    const first = o.firstRow ?? 0;
     const reqs = o.rows.flatMap((r, i) =>
-      Array.from({ length: n }, (_, s) => ({ prompt: r.prompt, example: i, sample: s }))
+      Array.from({ length: n }, (_, s) => ({ prompt: r.prompt, example: first + i, sample: s }))
     );
     const eos = m.config.eos_token_id;
-    const stopIds = [...new Set([...DEFAULT_STOP_IDS, ...(eos === null ? [] : [eos].flat())])];
+    const stopIds = [
+      ...new Set([...stopTokens(o.tokenizer), ...(eos === null ? [] : [eos].flat())]),
+    ];
     const gens = await generate(m, reqs, {
       maxNewTokens: o.maxNewTokens,
       temperature: o.temperature ?? 0,
@@ -93,7 +101,7 @@ export async function generateAndScore(o: {
       maxBatch: o.maxBatch ?? 8,
     });
     return gens.map((g, j) => {
-      const row = reqs[j].example, r = o.rows[row];
+      const row = reqs[j].example - first, r = o.rows[row];
       const completion = o.tokenizer.decode(g.ids);
       return {
         row,
@@ -116,4 +124,49 @@ export function rewardSummary(s: readonly Reward[]): { reward: number; formatRat
     reward: s.reduce((a, r) => a + r.reward, 0) / n,
     formatRate: s.filter((r) => r.format === 1).length / n,
   };
+}
+
+/**
+ * Greedy generation for a harness: the model of `dir` (frozen, weights packed where that pays)
+ * and a function from prompt texts to completion texts, the text after each prompt up to and
+ * without the end token (as an OpenAI-compatible server returns it). `release()` when done.
+ */
+export async function greedyTextGenerator(
+  dir: string,
+  o: { maxNewTokens: (promptTokens: number) => number; maxBatch?: number },
+): Promise<{ generate: (prompts: string[]) => Promise<string[]>; release: () => void }> {
+  const { Tokenizer } = await import("../data/tokenizer.ts");
+  const m = await GpuModel.load(dir, { precision: "checkpoint" });
+  await m.packWeights();
+  const tok = await Tokenizer.load(dir);
+  const eos = m.config.eos_token_id;
+  const stopIds = [...new Set([...stopTokens(tok), ...(eos === null ? [] : [eos].flat())])];
+  return {
+    generate: async (prompts) => {
+      const ids = prompts.map((p) => tok.encode(p));
+      const longest = Math.max(...ids.map((x) => x.length));
+      const gens = await generate(
+        m,
+        ids.map((prompt, i) => ({ prompt, example: i })),
+        {
+          maxNewTokens: o.maxNewTokens(longest),
+          temperature: 0,
+          stopIds,
+          maxBatch: o.maxBatch ?? 8,
+        },
+      );
+      return gens.map((g) => tok.decode(g.ids, { skipSpecialTokens: true }));
+    },
+    release: () => m.release(),
+  };
+}
+
+/** The end tokens of a tokenizer: its eos_token and Qwen's <|im_end|> and <|endoftext|>. */
+export function stopTokens(tok: Tokenizer): number[] {
+  const ids = [
+    tok.specialTokenId("eos_token"),
+    tok.tokenToId("<|im_end|>"),
+    tok.tokenToId("<|endoftext|>"),
+  ];
+  return [...new Set(ids.filter((x): x is number => x !== undefined))];
 }
