@@ -28,7 +28,8 @@ import {
   vocabForward,
   type VocabObjective,
 } from "./lm_head.ts";
-import { CollectLogits, IGNORE_INDEX, TokenLogprobs, TopK } from "./objectives.ts";
+import { CollectLogits, IGNORE_INDEX, SampleTokens, TokenLogprobs, TopK } from "./objectives.ts";
+import { type SampleOptions, sampleResults } from "../engine/ops/sample.ts";
 import { makePlan, type Plan, releasePlan } from "./plan.ts";
 import { saveModel } from "./save.ts";
 import type { WeightSpec } from "./weights.ts";
@@ -464,6 +465,36 @@ export class GpuModel {
     } finally {
       f.release();
       collect.release();
+    }
+  }
+
+  /** A device sampler for up to `rows` rows a step, drawing with `options` (release() it). */
+  sampler(rows: number, options: SampleOptions): SampleTokens {
+    return new SampleTokens(this.gpu, rows, this.config.vocab_size, options);
+  }
+
+  /**
+   * Records the new tokens of cached sequences (as lastLogits does) and draws the token after
+   * each step's last one on the device, row i keyed by (rowInfo[2i], rowInfo[2i+1]) = (stream,
+   * step); reads back only (id, log-prob, exact) per step. One submit.
+   */
+  async sampleNext(
+    cache: KvCache,
+    steps: CachedStep[],
+    sampler: SampleTokens,
+    rowInfo: Uint32Array,
+  ): Promise<{ ids: Uint32Array; logprobs: Float32Array; exact: Uint8Array }> {
+    const rec = new Recorder(this.gpu, "model.sample");
+    const f = this.forwardCached(rec, cache, steps);
+    try {
+      sampler.write(rowInfo);
+      let off = 0;
+      const spans = steps.map((s) => ({ start: (off += s.ids.length) - 1, len: 1 }));
+      f.vocab([sampler], spans);
+      const [words] = await readMany(rec, [sampler.out.rows(0, 3 * steps.length)]);
+      return sampleResults(words as Uint32Array, steps.length);
+    } finally {
+      f.release();
     }
   }
 

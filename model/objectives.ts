@@ -2,8 +2,8 @@
  * The standard objectives of the vocabulary pass (model/lm_head.ts): the log-prob of a given
  * token per row (scoring, cross-entropy, the Sim-RL log-ratio: its backward takes the per-row
  * weight dLoss = −∂L/∂log p), the top-k ids and log-probs per row (star logprobs --top-k, the
- * CKD teacher), and the raw logits of every chunk copied out (generation picks its tokens on the
- * host from them). Each owns its tensors for up to `cap` rows; `release()` frees them.
+ * CKD teacher), the next token drawn on the device (generation), and the raw logits of every
+ * chunk copied out (a host-side draw where the device's would not be exact). Each owns its tensors for up to `cap` rows; `release()` frees them.
  * Legend: N rows, C chunk columns, k top-k.
  */
 import type { Gpu } from "../engine/device.ts";
@@ -16,6 +16,13 @@ import {
   IGNORE_INDEX,
 } from "../engine/ops/cross_entropy.ts";
 import { topkChunk, topkFinish } from "../engine/ops/topk.ts";
+import {
+  sampleChunk,
+  sampleFinish,
+  type SampleOptions,
+  samplePlan,
+  sampleScratchSize,
+} from "../engine/ops/sample.ts";
 import type { VocabChunk, VocabObjective } from "./lm_head.ts";
 
 export { IGNORE_INDEX };
@@ -168,5 +175,84 @@ export class CollectLogits implements VocabObjective {
   release(): void {
     for (const p of this.parts) releaseTensor(this.gpu, p.t);
     this.parts.length = 0;
+  }
+}
+
+/**
+ * The next token of each row drawn on the device (engine/ops/sample.ts): greedy, temperature,
+ * top-k and top-p, over every chunk as it passes; only (id, log-prob, exact) per row is read
+ * back. The options are fixed for the objective's life; `write()` sets each row's random key
+ * (stream, step) before a pass. Top-p without top-k is exact only while the nucleus fits the
+ * candidates (`exact` 0 says it did not).
+ */
+export class SampleTokens implements VocabObjective {
+  readonly out: Tensor; // u32 (cap, 3) (id, logprob f32 bits, exact)
+  readonly #state: Tensor;
+  readonly #rowInfo: Tensor;
+  readonly #scratch: Tensor;
+  readonly #cand?: { vals: Tensor; ids: Tensor };
+  readonly #tensors: Tensor[];
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly cap: number,
+    readonly vocab: number,
+    readonly options: SampleOptions,
+  ) {
+    const mk = (label: string, n: number, dtype: "f32" | "u32" = "u32") =>
+      createTensor(gpu, { shape: [n], dtype, label: `sample.${label}` });
+    const { candidates } = samplePlan(options, vocab);
+    this.out = mk("out", 3 * cap);
+    this.#state = mk("state", 8 * cap);
+    this.#rowInfo = mk("rowInfo", 2 * cap);
+    this.#scratch = mk("scratch", sampleScratchSize({ rows: cap, cols: vocab }));
+    this.#tensors = [this.out, this.#state, this.#rowInfo, this.#scratch];
+    if (candidates > 0) {
+      this.#cand = {
+        vals: mk("candVals", cap * candidates, "f32"),
+        ids: mk("candIds", cap * candidates),
+      };
+      this.#tensors.push(this.#cand.vals, this.#cand.ids);
+    }
+  }
+
+  /** Each row's noise key: (stream, step) pairs, row by row. */
+  write(rowInfo: Uint32Array): void {
+    if (rowInfo.length > 2 * this.cap) {
+      throw new RangeError(`${rowInfo.length / 2} sampled rows exceed the objective's ${this.cap}`);
+    }
+    writeTensor(this.gpu, this.#rowInfo.rows(0, rowInfo.length), rowInfo);
+  }
+
+  forward(c: VocabChunk): void {
+    sampleChunk(c.rec, {
+      ...this.options,
+      state: this.#state,
+      rowInfo: this.#rowInfo,
+      cand: this.#cand,
+      x: c.logits,
+      scratch: this.#scratch,
+      colStart: c.start,
+      first: c.index === 0,
+      rows: c.rows,
+      cols: c.cols,
+      vocab: this.vocab,
+    });
+  }
+
+  finish(rec: Recorder, rows: number): void {
+    sampleFinish(rec, {
+      ...this.options,
+      state: this.#state,
+      rowInfo: this.#rowInfo,
+      cand: this.#cand,
+      out: this.out,
+      rows,
+      vocab: this.vocab,
+    });
+  }
+
+  release(): void {
+    for (const t of this.#tensors) releaseTensor(this.gpu, t);
   }
 }

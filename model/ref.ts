@@ -12,7 +12,7 @@
  * E head_dim, F intermediate_size, V vocab_size, L layers.
  */
 import { archOf, type ModelConfig, readModelConfig } from "./config.ts";
-import { chooseToken, SampleRng, type SamplingParams } from "./sampling.ts";
+import { drawToken, type SamplingParams } from "./sampling.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { loadWeights, randomWeightF32, weightSpecs } from "./weights.ts";
 
@@ -641,7 +641,7 @@ export function greedyGenerateRef(
 
 /**
  * Decoding of one prompt choosing each token as the engine's generation does
- * (model/sampling.ts chooseToken on the row's logits, with the caller's random stream; greedy at
+ * (model/sampling.ts drawToken on the row's logits, draw i of random stream `stream`; greedy at
  * temperature 0), until a stop id (kept) or `maxNewTokens`. The `--device cpu` sampler.
  */
 export function generateRef(
@@ -652,21 +652,21 @@ export function generateRef(
     stopIds?: number[];
     useCache?: boolean;
     sampling: SamplingParams;
-    rng?: SampleRng;
+    /** The random stream (sampleSeed(seed, example, sample)); default 0. */
+    stream?: number;
   },
 ): { ids: number[]; logprobs: number[]; finishReason: "stop" | "length" } {
   const V = model.config.vocab_size;
   const stop = new Set(opts.stopIds ?? []);
   const ids: number[] = [], logprobs: number[] = [];
   const cache = opts.useCache ?? true ? newKvCache(model.config) : undefined;
-  const rng = opts.rng ?? new SampleRng(0);
   let pending = prompt;
   while (ids.length < opts.maxNewTokens) {
     const f = cache
       ? forwardRef(model, [pending], { cache })
       : forwardRef(model, [[...prompt, ...ids]]);
     const row = f.logits.subarray((f.N - 1) * V, f.N * V);
-    const tok = chooseToken(row, opts.sampling, rng);
+    const tok = drawToken(row, opts.sampling, opts.stream ?? 0, ids.length).id;
     ids.push(tok);
     logprobs.push(logSoftmaxRow(f.logits, f.N - 1, V)[tok]);
     if (stop.has(tok)) return { ids, logprobs, finishReason: "stop" };

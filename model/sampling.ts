@@ -1,12 +1,14 @@
 /**
- * Choosing the next token from a row of logits on the CPU, as transformers' sampling does:
+ * Choosing the next token on the CPU exactly as the device does (engine/ops/sample.ts):
  * temperature, then top-k, then top-p (the smallest set of most likely tokens whose mass
- * reaches p), then one draw; temperature 0 is argmax (lowest id on ties). Every sequence has
- * its own random stream seeded by (seed, example, sample), so results do not depend on how
- * sequences are batched. Log-probs reported to users are of the plain softmax (temperature 1).
- * Deliberately simple: top-p sorts a copy of the candidate probabilities (tokens tied with the
- * last kept one are kept too).
+ * reaches p, tokens tied with the last kept one kept too), then the Gumbel-max draw
+ * argmax(x / T + g) whose noise g of token `id` is a hash of (stream, step, id); temperature 0 is
+ * argmax (lowest id on ties). Every sequence has its own stream, sampleSeed(seed, example,
+ * sample), and `step` counts its new tokens, so a draw depends neither on how sequences are
+ * batched nor on where it runs. Log-probs reported to users are of the plain softmax
+ * (temperature 1).
  */
+import { sampleRef } from "../engine/ops/sample.ts";
 
 export interface SamplingParams {
   /** 0 = greedy (argmax). */
@@ -29,23 +31,24 @@ export function sampleSeed(seed: number, example: number, sample: number): numbe
   return h >>> 0;
 }
 
-/** sfc32: a small fast PRNG; next() is uniform in [0, 1) with 32 random bits. */
-export class SampleRng {
-  #s: Int32Array;
-  constructor(seed: number) {
-    this.#s = Int32Array.of(0x9e3779b9, seed | 0, 0x243f6a88 ^ seed, 1);
-    for (let i = 0; i < 12; i++) this.next();
-  }
-  next(): number {
-    const s = this.#s;
-    const t = (((s[0] + s[1]) | 0) + s[3]) | 0;
-    s[3] = (s[3] + 1) | 0;
-    s[0] = s[1] ^ (s[1] >>> 9);
-    s[1] = (s[2] + (s[2] << 3)) | 0;
-    s[2] = (s[2] << 21) | (s[2] >>> 11);
-    s[2] = (s[2] + t) | 0;
-    return (t >>> 0) / 4294967296;
-  }
+/**
+ * The token of draw `step` of random stream `stream` from one row of logits, and its log-prob
+ * under the plain softmax: what the device's sampler picks from the same logits.
+ */
+export function drawToken(
+  logits: ArrayLike<number>,
+  p: SamplingParams,
+  stream: number,
+  step: number,
+): { id: number; logprob: number } {
+  const r = sampleRef(logits, [stream >>> 0, step >>> 0], {
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    rows: 1,
+    cols: logits.length,
+  });
+  return { id: r.ids[0], logprob: r.logprobs[0] };
 }
 
 /** log-softmax of a logits row in float64. */
@@ -65,58 +68,4 @@ export function argmax(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
-}
-
-/** Ids of the k largest logits (ties broken by the lower id), in id order. */
-function topKIds(logits: ArrayLike<number>, k: number): number[] {
-  const sorted = Float64Array.from(logits).sort();
-  const kth = sorted[sorted.length - k];
-  const above: number[] = [], equal: number[] = [];
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i] > kth) above.push(i);
-    else if (logits[i] === kth) equal.push(i);
-  }
-  return [...above, ...equal.slice(0, k - above.length)].sort((a, b) => a - b);
-}
-
-/** The next token for one row of logits. */
-export function chooseToken(
-  logits: ArrayLike<number>,
-  p: SamplingParams,
-  rng: SampleRng,
-): number {
-  if (!(p.temperature > 0)) return argmax(logits);
-  const V = logits.length;
-  const ids = p.topK > 0 && p.topK < V ? topKIds(logits, p.topK) : null;
-  const n = ids ? ids.length : V;
-  const at = (j: number) => logits[ids ? ids[j] : j];
-  let max = -Infinity;
-  for (let j = 0; j < n; j++) max = Math.max(max, at(j));
-  const w = new Float64Array(n);
-  let total = 0;
-  for (let j = 0; j < n; j++) total += w[j] = Math.exp((at(j) - max) / p.temperature);
-  if (p.topP < 1) {
-    // the smallest most-likely set with mass >= topP: a threshold on the weights
-    const sorted = Float64Array.from(w).sort().reverse();
-    let cum = 0, cut = sorted[0];
-    for (let j = 0; j < n; j++) {
-      cum += sorted[j];
-      cut = sorted[j];
-      if (cum >= p.topP * total) break;
-    }
-    total = 0;
-    for (let j = 0; j < n; j++) {
-      if (w[j] < cut) w[j] = 0;
-      total += w[j];
-    }
-  }
-  let u = rng.next() * total;
-  let last = 0;
-  for (let j = 0; j < n; j++) {
-    if (w[j] === 0) continue;
-    last = j;
-    u -= w[j];
-    if (u < 0) break;
-  }
-  return ids ? ids[last] : last;
 }

@@ -9,7 +9,7 @@ import { Recorder } from "../engine/recorder.ts";
 import type { GenerateOptions, GenerateRequest, Generation } from "../model/generate.ts";
 import type { GpuModel } from "../model/gpu_model.ts";
 import { IGNORE_INDEX, TokenLogprobs } from "../model/objectives.ts";
-import { chooseToken, logSoftmax, SampleRng, sampleSeed } from "../model/sampling.ts";
+import { drawToken, sampleSeed } from "../model/sampling.ts";
 
 /**
  * Forward and backward of the mean cross-entropy; gradients ACCUMULATE into the model's (zero
@@ -62,16 +62,16 @@ export async function generateRecompute(
   const stop = new Set(opts.stopIds ?? [151645, 151643]);
   const out: Generation[] = [];
   for (const [j, r] of reqs.entries()) {
-    const rng = new SampleRng(sampleSeed(opts.seed ?? 0, r.example ?? j, r.sample ?? 0));
+    const stream = sampleSeed(opts.seed ?? 0, r.example ?? j, r.sample ?? 0);
     const g: Generation = { ids: [], logprobs: [], finishReason: "length" };
     while (g.ids.length < opts.maxNewTokens) {
       const seq = [...r.prompt, ...g.ids];
       const cache = m.newCache(1, seq.length);
       try {
         const [row] = await m.lastLogits(cache, [{ slot: 0, ids: seq }]);
-        const tok = chooseToken(row, params, rng);
+        const { id: tok, logprob } = drawToken(row, params, stream, g.ids.length);
         g.ids.push(tok);
-        g.logprobs.push(logSoftmax(row)[tok]);
+        g.logprobs.push(logprob);
         if (stop.has(tok)) {
           g.finishReason = "stop";
           break;

@@ -15,8 +15,9 @@ import {
   type RefModel,
 } from "../model/ref.ts";
 import { generate } from "../model/generate.ts";
+import { sampleSeed } from "../model/sampling.ts";
 import { generateRecompute, lossAndGrad } from "./_model.ts";
-import { loadRefModel } from "../model/ref.ts";
+import { generateRef, loadRefModel } from "../model/ref.ts";
 import { initModel } from "../cli/init_model.ts";
 import { assertEquals } from "./assert.ts";
 
@@ -302,7 +303,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "generate() samples of one prompt share its prefill and equal recomputation (seeded)",
+  name:
+    "generate() samples of one prompt share its prefill and equal recomputation and the float64 CPU sampler (seeded)",
   ignore,
   fn: async () => {
     const ref = randomRefModel(TOY, 9, { normJitter: 0.2 });
@@ -316,19 +318,84 @@ Deno.test({
         { prompt: [...a], example: 0, sample: 2 },
         { prompt: b, example: 1, sample: 1 },
       ];
-      const opts = { maxNewTokens: 7, temperature: 0.9, topK: 30, seed: 4, stopIds: [] };
-      const shared = await generate(m, reqs, opts);
-      const recomputed = await generateRecompute(m, reqs, opts);
-      const alone = [];
-      for (const r of reqs) alone.push((await generate(m, [r], opts))[0]);
-      for (let i = 0; i < reqs.length; i++) {
-        assertEquals(shared[i].ids, recomputed[i].ids);
-        assertEquals(shared[i].ids, alone[i].ids);
-        const err = maxAbs(shared[i].logprobs, recomputed[i].logprobs);
-        if (err > 1e-4) throw new Error(`request ${i}: log-prob error ${err}`);
+      // the device draws (temperature alone, top-k, top-k with top-p) and the host's (top-p alone)
+      for (
+        const o of [
+          { temperature: 0.9, topK: 30 },
+          { temperature: 1.3 },
+          { temperature: 0.8, topP: 0.9 },
+          { temperature: 1, topK: 40, topP: 0.8 },
+        ]
+      ) {
+        const opts = { maxNewTokens: 7, seed: 4, stopIds: [], ...o };
+        const shared = await generate(m, reqs, opts);
+        const recomputed = await generateRecompute(m, reqs, opts);
+        const alone = [];
+        for (const r of reqs) alone.push((await generate(m, [r], opts))[0]);
+        const sampling = { temperature: o.temperature, topK: o.topK ?? 0, topP: o.topP ?? 1 };
+        for (let i = 0; i < reqs.length; i++) {
+          const what = `${JSON.stringify(o)} request ${i}`;
+          assertEquals(shared[i].ids, recomputed[i].ids, what);
+          assertEquals(shared[i].ids, alone[i].ids, what);
+          const err = maxAbs(shared[i].logprobs, recomputed[i].logprobs);
+          if (err > 1e-4) throw new Error(`${what}: log-prob error ${err}`);
+          // the float64 CPU sampler draws the same tokens from its own logits
+          const cpu = generateRef(ref, reqs[i].prompt, {
+            maxNewTokens: 7,
+            sampling,
+            stream: sampleSeed(4, reqs[i].example, reqs[i].sample),
+          });
+          assertEquals(shared[i].ids, cpu.ids, `${what} (float64 CPU)`);
+        }
+        // the samples of one prompt are different draws
+        assertEquals(new Set([0, 1, 3].map((i) => shared[i].ids.join())).size, 3);
       }
-      // the samples of one prompt are different draws
-      assertEquals(new Set([0, 1, 3].map((i) => shared[i].ids.join())).size, 3);
+    } finally {
+      m.release();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "generate() batches continuously: freed slots take waiting requests, results as alone, onDone in order",
+  ignore,
+  fn: async () => {
+    const ref = randomRefModel(TOY, 11, { normJitter: 0.2 });
+    const m = await onGpu(ref);
+    try {
+      // different prompt lengths; a frequent stop id ends sequences at different steps
+      const reqs = Array.from({ length: 9 }, (_, i) => ({
+        prompt: Array.from({ length: 2 + (i % 4) }, (_, t) => (7 * i + 3 * t) % 50),
+        example: i,
+      }));
+      const opts = { maxNewTokens: 9, temperature: 1, seed: 2, stopIds: [1, 2, 3, 4, 5, 6] };
+      const rows: number[] = [];
+      const sampleNext = m.sampleNext.bind(m);
+      m.sampleNext = (cache, steps, sampler, info) => {
+        rows.push(steps.length);
+        return sampleNext(cache, steps, sampler, info);
+      };
+      const order: number[] = [];
+      const got = await generate(m, reqs, { ...opts, maxBatch: 3 }, (i) => {
+        order.push(i);
+      });
+      m.sampleNext = sampleNext;
+      assertEquals(order, reqs.map((_, i) => i));
+      const lengths = got.map((g) => g.ids.length);
+      if (new Set(lengths).size < 3) throw new Error(`lengths ${lengths}: too alike to test`);
+      for (const [i, r] of reqs.entries()) {
+        const alone = (await generate(m, [r], opts))[0];
+        assertEquals(got[i], alone, `request ${i}`);
+      }
+      // 3 rows a step while requests wait (a freed slot is refilled before the next step),
+      // then fewer and fewer: batches run one after the other would shrink and grow again
+      assertEquals(rows[0], 3);
+      for (let i = 1; i < rows.length; i++) {
+        if (rows[i] > rows[i - 1]) throw new Error(`rows per decode step ${rows}`);
+      }
+      const decodeSteps = lengths.reduce((a, n) => a + n - 1, 0);
+      assertEquals(rows.reduce((a, n) => a + n, 0), decodeSteps);
     } finally {
       m.release();
     }

@@ -1,43 +1,44 @@
 /**
  * model/sampling.ts on the CPU: greedy and tie-breaking, top-k and top-p sets computed by hand,
- * draw frequencies against the tempered softmax, and seeded streams (same seed, same tokens;
- * different (example, sample), different streams).
+ * draw frequencies against the tempered softmax, and streams (same (stream, step), same token;
+ * different (seed, example, sample), different streams).
  */
 import {
   argmax,
-  chooseToken,
+  drawToken,
   logSoftmax,
-  SampleRng,
   sampleSeed,
   type SamplingParams,
 } from "../model/sampling.ts";
-import { assertEquals } from "./assert.ts";
+import { assertClose, assertEquals } from "./assert.ts";
 
 const LOGITS = [1.0, 3.0, 2.5, 3.0, -1.0, 0.0]; // ids 1 and 3 tie for the maximum
 
+/** Token counts of n draws: steps 0..n-1 of one stream. */
 function draws(logits: number[], p: SamplingParams, n: number, seed = 1): number[] {
-  const rng = new SampleRng(seed);
+  const stream = sampleSeed(seed, 0, 0);
   const counts = new Array(logits.length).fill(0);
-  for (let i = 0; i < n; i++) counts[chooseToken(logits, p, rng)]++;
+  for (let i = 0; i < n; i++) counts[drawToken(logits, p, stream, i).id]++;
   return counts;
 }
 
-Deno.test("chooseToken() with temperature 0 is argmax with the lowest id on ties", () => {
+Deno.test("drawToken() with temperature 0 is argmax with the lowest id on ties", () => {
   assertEquals(argmax(LOGITS), 1);
-  const rng = new SampleRng(3);
   for (let i = 0; i < 5; i++) {
-    assertEquals(chooseToken(LOGITS, { temperature: 0, topP: 0.5, topK: 3 }, rng), 1);
+    const d = drawToken(LOGITS, { temperature: 0, topP: 0.5, topK: 3 }, 3, i);
+    assertEquals(d.id, 1);
+    assertClose(d.logprob, logSoftmax(LOGITS)[1], { atol: 1e-12 });
   }
 });
 
-Deno.test("chooseToken() with top-k 2 draws only the two largest logits (ties by lower id)", () => {
+Deno.test("drawToken() with top-k 2 draws only the two largest logits (ties by lower id)", () => {
   const c = draws(LOGITS, { temperature: 1, topP: 1, topK: 2 }, 2000);
   assertEquals(c.map((x) => x > 0), [false, true, false, true, false, false]);
   // equal logits: about half each
   if (Math.abs(c[1] - c[3]) > 200) throw new Error(`counts ${c}`);
 });
 
-Deno.test("chooseToken() with top-p keeps the smallest most-likely set reaching p", () => {
+Deno.test("drawToken() with top-p keeps the smallest most-likely set reaching p", () => {
   // probabilities of [3, 2, 1, 0] at temperature 1: 0.644, 0.237, 0.087, 0.032
   const logits = [3, 2, 1, 0];
   const c1 = draws(logits, { temperature: 1, topP: 0.6, topK: 0 }, 500);
@@ -48,7 +49,7 @@ Deno.test("chooseToken() with top-p keeps the smallest most-likely set reaching 
   if (Math.abs(c2[0] / 3000 - 0.731) > 0.03) throw new Error(`counts ${c2}`);
 });
 
-Deno.test("chooseToken() draws follow softmax(logits / temperature)", () => {
+Deno.test("drawToken() draws follow softmax(logits / temperature)", () => {
   const n = 20000;
   for (const temperature of [1, 0.5, 2]) {
     const c = draws(LOGITS, { temperature, topP: 1, topK: 0 }, n, 7);
@@ -71,16 +72,16 @@ Deno.test("logSoftmax() equals log(exp(x) / sum exp(x)) in float64", () => {
 });
 
 Deno.test("sampleSeed() streams repeat for the same (seed, example, sample) and differ otherwise", () => {
-  const seq = (s: number) => {
-    const r = new SampleRng(s);
-    return Array.from({ length: 8 }, () => r.next());
-  };
+  const p = { temperature: 1, topP: 1, topK: 0 };
+  const flat = new Array(64).fill(0);
+  const seq = (s: number) => Array.from({ length: 32 }, (_, i) => drawToken(flat, p, s, i).id);
   assertEquals(seq(sampleSeed(5, 2, 1)), seq(sampleSeed(5, 2, 1)));
   const seeds = new Set<number>();
   for (let seed = 0; seed < 4; seed++) {
     for (let ex = 0; ex < 8; ex++) for (let s = 0; s < 8; s++) seeds.add(sampleSeed(seed, ex, s));
   }
   assertEquals(seeds.size, 4 * 8 * 8);
-  const u = seq(sampleSeed(0, 0, 0));
-  assertEquals(u.every((x) => x >= 0 && x < 1), true);
+  // different streams draw different tokens from a flat row (64 ids, 32 draws)
+  assertEquals(seq(sampleSeed(0, 0, 0)).join() === seq(sampleSeed(0, 0, 1)).join(), false);
+  assertEquals(new Set(seq(sampleSeed(0, 0, 0))).size > 16, true);
 });

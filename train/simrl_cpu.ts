@@ -7,7 +7,7 @@
  */
 import type { GenerateOptions, GenerateRequest, Generation } from "../model/generate.ts";
 import { generateRef, loadRefModel, type RefModel, zeroGrads } from "../model/ref.ts";
-import { SampleRng, sampleSeed } from "../model/sampling.ts";
+import { sampleSeed } from "../model/sampling.ts";
 import { weightSpecs } from "../model/weights.ts";
 import type { ModelSource, OptimizerSource } from "./checkpoint.ts";
 import { refModelSource } from "./ckd_ref.ts";
@@ -53,7 +53,7 @@ export class SimrlCpuBackend implements SimrlBackend {
         maxNewTokens: o.maxNewTokens,
         stopIds: o.stopIds,
         sampling,
-        rng: new SampleRng(sampleSeed(o.seed ?? 0, r.example ?? j, r.sample ?? 0)),
+        stream: sampleSeed(o.seed ?? 0, r.example ?? j, r.sample ?? 0),
       })
     ));
   }

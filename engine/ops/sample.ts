@@ -118,9 +118,14 @@ export function sampleRef(
       for (let i = 1; i < V; i++) if (x(i) > x(pick)) pick = i;
     } else {
       const T = o.temperature;
-      const order = Array.from({ length: V }, (_, i) => i);
-      order.sort((a, b) => x(b) - x(a) || a - b);
-      let kept = plan.topK ? order.slice(0, plan.topK) : order;
+      // temperature alone draws over the whole vocabulary: no order needed
+      let kept: number[] = [];
+      if (plan.mode === "temperature") { for (let i = 0; i < V; i++) kept.push(i); }
+      else {
+        const order = Array.from({ length: V }, (_, i) => i);
+        order.sort((a, b) => x(b) - x(a) || a - b);
+        kept = plan.topK ? order.slice(0, plan.topK) : order;
+      }
       if (plan.topP < 1) {
         let total = 0;
         for (const i of kept) total += Math.exp((x(i) - m) / T);
