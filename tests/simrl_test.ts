@@ -1,6 +1,6 @@
 /**
- * `star simrl` as a user runs it, on a tiny policy with the real vocabulary and short
- * tool-calling prompts, with replayed completions (replay_rollouts) so that the runs are short
+ * `star simrl` as a user runs it, on a tiny policy (its tokenizer cut to the test's texts) and
+ * short tool-calling prompts, with replayed completions (replay_rollouts) so that the runs are short
  * and exactly known: two optimizer steps' loss, policy_loss, kl, clip_ratio and grad_norm and
  * the rollout log's rewards, kept groups and advantages against a float64 recomputation
  * (train/simrl_ref.ts, reward/, train/grpo.ts); the engine against `--device cpu`; a replayed
@@ -10,11 +10,10 @@
 import { assertClose, assertEquals, assertMatch, assertOk } from "./assert.ts";
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
-import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { presetConfig } from "../model/config.ts";
-import { loadRefModel, randomRefModel } from "../model/ref.ts";
-import { saveModel } from "../model/save.ts";
+import { loadRefModel } from "../model/ref.ts";
+import { smallModel } from "./_small_model.ts";
 import { simRlReward } from "../reward/sim_rl.ts";
 import { groupAdvantages, groupPasses } from "../train/grpo.ts";
 import { readMetrics } from "../train/metrics.ts";
@@ -58,20 +57,20 @@ async function setup(rows = 4): Promise<string> {
     data.map(({ id, inputs, targets }) => JSON.stringify({ id, inputs, targets })).join("\n") +
       "\n",
   );
-  const tok = await Tokenizer.load();
+  // a tokenizer cut to these texts keeps the model's LM head small
+  const texts = data.flatMap((r) => [r.inputs, r.targets, ...completions(r)]);
+  const { tok } = await smallModel(join(root, "policy"), texts, {
+    shape: config,
+    seed: 7,
+    std: 0.2,
+    normJitter: 0.2,
+  });
   await Deno.writeTextFile(
     join(root, "replay.jsonl"),
     data.flatMap((r) =>
       completions(r).map((c) => JSON.stringify({ id: r.id, completion_ids: tok.encode(c) }))
     ).join("\n") + "\n",
   );
-  const ref = randomRefModel(config, 7, { std: 0.2, normJitter: 0.2 });
-  await saveModel(join(root, "policy"), {
-    config,
-    dtype: "f32",
-    tensor: (spec) => Float32Array.from(ref.params[spec.name]),
-    tokenizerFiles: await builtinTokenizerTexts(),
-  });
   return root;
 }
 
@@ -125,7 +124,7 @@ Deno.test(`star simrl (${device}) with replay_rollouts: steps and rollout log eq
   assertEquals(metrics.length, 2);
   const rollouts = await readRows(join(root, "out", "rollouts.jsonl"));
   const data = new Map(Array.from({ length: 4 }, (_, i) => [`r${i}`, row(i)]));
-  const tok = await Tokenizer.load();
+  const tok = await Tokenizer.load(join(root, "policy"));
   // every sample's reward from reward/, groups of 4 kept by the filter, advantages per group
   const batch1 = rollouts.filter((x) => x.rollout_batch === 1);
   assertEquals(batch1.length, 8);
