@@ -103,7 +103,17 @@ function yaml(root: string, out: string, keys: Record<string, unknown> = {}): st
 
 const strip = (rows: Record<string, unknown>[]) =>
   rows.map((
-    { seconds: _s, tokens_per_second: _t, gen_tokens_per_s: _g, train_tokens_per_s: _r, ...r },
+    {
+      seconds: _s,
+      tokens_per_second: _t,
+      gen_tokens_per_s: _g,
+      train_tokens_per_s: _r,
+      generate_seconds: _gs,
+      reward_seconds: _rs,
+      logprobs_seconds: _ls,
+      update_seconds: _us,
+      ...r
+    },
   ) => r);
 
 async function readRows(path: string): Promise<Record<string, unknown>[]> {

@@ -1,72 +1,103 @@
 /**
- * `star demo`: the pipeline on an embedded default, small enough for a CPU-only machine (the
- * software WebGPU adapter) in minutes. Synthesises a tool-calling set, prepares it with the
- * built-in Qwen3 template, makes a tiny teacher by fine-tuning a random 64-wide model on it
- * (kd_ratio 0), distils it into a 32-wide student with CKD, and measures on held-out rows
- * before and after distillation: the KD loss against the teacher, the teacher-student top-1
- * agreement at target positions, and the Sim-RL reward of greedy generations.
- * What to expect: the teacher (180 steps at lr 1e-2) writes well-formed calls, mostly to the
- * right tool, but rarely copies the argument values right, so its reward is low; the student
- * after CKD writes the answers' frame (`</think><tool_call>`) and its reward rises from the
- * format floor (-1) to about 0. Sim-RL and `star eval` are not part of it yet.
+ * `star demo`: STAR's pipeline in miniature on an embedded default, small enough for a CPU-only
+ * machine (the software WebGPU adapter) in minutes. A synthetic tool-calling set (one call per
+ * request, the offered tool in a compact system turn), prepared with the built-in Qwen3 template;
+ * a tokenizer cut down to what the set uses (the embedding and LM head shrink from 151,936 rows
+ * to about a thousand); a tiny teacher fine-tuned on the set; a narrower student trained two
+ * ways from the same initialisation for the same steps, by SFT (kd_ratio 0) and by CKD from the
+ * teacher; then Sim-RL on the CKD student. Each model is scored on held-out rows (asking nothing
+ * the training rows ask) with greedy generations: mean Sim-RL reward, format-valid rate and
+ * exact-call rate. STAR's claim in miniature is SFT < CKD < CKD + Sim-RL on held-out reward.
+ * `seed` picks the synthetic rows and every initialisation.
  */
 import { join } from "node:path";
 import { loadTrainset, type Sample } from "../data/batch.ts";
-import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { JsonlWriter } from "../data/jsonl.ts";
 import { prepareFile } from "../data/prepare.ts";
 import { type SynthOptions, type SynthRow, synthRows, synthRowsExcept } from "../data/synthetic.ts";
-import { Tokenizer } from "../data/tokenizer.ts";
+import { readTokenizerFiles, Tokenizer } from "../data/tokenizer.ts";
+import { cutVocab, paddedVocabSize, writeVocabCut } from "../data/vocab_cut.ts";
 import { type ModelConfig, presetConfig } from "../model/config.ts";
 import { saveModel } from "../model/save.ts";
 import { randomWeightChunks } from "../model/weights.ts";
+import { exactCalls } from "../reward/exact.ts";
 import { runCkd } from "./ckd.ts";
-import { ckdConfigSchema, parseConfig } from "./config.ts";
-import { generateAndScore, kdEval, rewardSummary } from "./eval.ts";
+import { ckdConfigSchema, parseConfig, simrlConfigSchema } from "./config.ts";
+import { generateAndScore } from "./eval.ts";
+import { runSimrl } from "./simrl.ts";
 
 export interface DemoOptions {
   output: string;
-  /** Training rows, held-out rows, held-out prompts generated from. */
+  seed?: number;
   trainRows?: number;
   heldoutRows?: number;
-  genPrompts?: number;
-  maxNewTokens?: number;
   teacherSteps?: number;
+  /** Steps of each student (SFT and CKD alike). */
   studentSteps?: number;
-  /** Peak learning rates of the teacher's fine-tuning and of CKD. */
-  teacherLr?: number;
-  studentLr?: number;
+  /** Sim-RL rollout batches' optimizer steps. */
+  simrlSteps?: number;
+  maxNewTokens?: number;
   log?: (line: string) => void;
 }
 
-/** Teacher: the `tiny` preset (real vocabulary, 2 layers, 64 wide). Student: half as wide. */
-export const DEMO_TEACHER: ModelConfig = { ...presetConfig("tiny"), initializer_range: 0.02 };
+/**
+ * The models' shapes (the vocabulary is set from the cut tokenizer): two layers each, the
+ * teacher twice the student's width. RoPE's base is 10,000 rather than Qwen3's 1,000,000: at
+ * these head sizes and lengths the larger base leaves too few fast-turning frequencies to find
+ * a value's position by, and copying values from the request is most of the task.
+ */
+export const DEMO_TEACHER: ModelConfig = {
+  ...presetConfig("tiny"),
+  hidden_size: 128,
+  intermediate_size: 256,
+  head_dim: 32,
+  rope_theta: 10000,
+  initializer_range: 0.02,
+};
 export const DEMO_STUDENT: ModelConfig = {
   ...presetConfig("tiny"),
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_attention_heads: 2,
+  hidden_size: 96,
+  intermediate_size: 192,
+  num_attention_heads: 3,
   num_key_value_heads: 1,
-  head_dim: 16,
+  head_dim: 32,
+  rope_theta: 10000,
+  initializer_range: 0.02,
 };
 
-/** The demo's data: one call at most and no distractor tool, so prompts stay short. */
+/** The demo's sizes when not given: rows, steps and new tokens. */
+export const DEMO_DEFAULTS = {
+  trainRows: 2000,
+  heldoutRows: 64,
+  teacherSteps: 240,
+  studentSteps: 150,
+  simrlSteps: 16,
+  maxNewTokens: 96,
+} as const;
+
+/** Rows of one training step (CKD and SFT); the training set needs at least this many. */
+export const DEMO_BATCH = 16;
+
+/** One call at most and no distractor tool, so prompts stay short. */
 export const DEMO_SYNTH: SynthOptions = { maxCalls: 1, maxDistractors: 0 };
 
-export interface DemoEval {
-  kdLoss: number;
-  agreement: number;
+/** What a model scores on the held-out rows. */
+export interface DemoScores {
   reward: number;
-  formatRate: number;
+  format_rate: number;
+  exact_rate: number;
 }
+
+export type DemoRowName = "teacher" | "sft" | "ckd" | "ckd_simrl";
 
 export interface DemoResult {
   output: string;
-  before: DemoEval;
-  after: DemoEval;
-  teacher: { reward: number; formatRate: number };
-  seconds: Record<string, number>;
-  tokensPerSecond: { teacher: number; ckd: number };
+  rows: Record<DemoRowName, DemoScores>;
+  /** Wall time of the whole demo. */
+  seconds: number;
+  /** Wall time of each stage. */
+  stages: Record<string, number>;
+  vocabSize: number;
 }
 
 async function writeRows(path: string, rows: Iterable<unknown>): Promise<void> {
@@ -78,86 +109,128 @@ async function writeRows(path: string, rows: Iterable<unknown>): Promise<void> {
   }
 }
 
-async function initModel(dir: string, config: ModelConfig, seed: number): Promise<void> {
-  await saveModel(dir, {
-    config,
-    dtype: "f32",
-    tensor: (spec) =>
-      randomWeightChunks(spec, { seed, dtype: "F32", std: config.initializer_range }),
-    tokenizerFiles: await builtinTokenizerTexts(),
-  });
-}
-
-async function meanTokensPerSecond(metrics: string): Promise<number> {
-  const rows = (await Deno.readTextFile(metrics)).trim().split("\n").map((l) => JSON.parse(l));
-  const tokens = rows.reduce((a, r) => a + r.tokens, 0);
-  const secs = rows.reduce((a, r) => a + r.seconds, 0);
-  return tokens / secs;
+/**
+ * The demo's messages rows: training rows of seed 2·s, held-out rows of seed 2·s + 1 that ask
+ * nothing a training row asks (compared from the user turn on).
+ */
+export function demoRows(o: { trainRows: number; heldoutRows: number; seed?: number }): {
+  train: SynthRow[];
+  heldout: SynthRow[];
+} {
+  const s = 2 * (o.seed ?? 0);
+  const train = [...synthRows(o.trainRows, s, DEMO_SYNTH)];
+  return { train, heldout: [...synthRowsExcept(o.heldoutRows, s + 1, train, DEMO_SYNTH)] };
 }
 
 /**
- * The prepared rows of `path` with each prompt cut to its last user turn: the system turn
- * (the tools block and its instructions, two thirds of a row's tokens) goes, so that training
- * steps on the CPU spend their time on what the model has to learn. The demo's tools are a
- * fixed set of a dozen, learnt from the requests' wording.
+ * A tool line cut to what the reward checks a call against: the name and the argument names,
+ * each with its JSON type (`{"name": "set_alarm", "parameters": {"time": "string"}}`; a
+ * `parameters` without `properties` lists the allowed names itself, SIMRL_REWARD.md section 3).
  */
-async function userTurnRows(path: string): Promise<unknown[]> {
-  const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim() !== "");
-  return lines.map((l) => {
-    const r = JSON.parse(l);
-    return { ...r, inputs: r.inputs.slice(r.inputs.lastIndexOf("<|im_start|>user")) };
-  });
+function compactTool(line: string): string {
+  const t = JSON.parse(line);
+  const props: Record<string, { type?: string }> = t.parameters?.properties ?? {};
+  const args = Object.entries(props).map(([k, v]) =>
+    `${JSON.stringify(k)}: ${JSON.stringify(v?.type ?? "any")}`
+  );
+  return `{"name": ${JSON.stringify(t.name)}, "parameters": {${args.join(", ")}}}`;
 }
 
-async function loadHeldout(path: string, tok: Tokenizer): Promise<Sample[]> {
-  const { samples } = await loadTrainset(path, tok, {
+/**
+ * A prepared prompt with its system turn cut to a compact tools block (compactTool): the model
+ * sees the offered tools' names and argument names and the request, in about half the tokens,
+ * and the reward finds the same tools and argument names as in the full prompt.
+ */
+export function compactPrompt(inputs: string): string {
+  // the last block, as the reward reads it: the template's preamble names the tags first
+  const b = inputs.lastIndexOf("</tools>"), a = b < 0 ? -1 : inputs.lastIndexOf("<tools>", b);
+  const user = inputs.indexOf("<|im_start|>user");
+  if (a < 0 || user < b) return inputs;
+  const lines = inputs.slice(a + "<tools>".length, b).split("\n").filter((l) => l.trim());
+  return `<|im_start|>system\n<tools>\n${lines.map(compactTool).join("\n")}\n</tools><|im_end|>\n${
+    inputs.slice(user)
+  }`;
+}
+
+/**
+ * Writes train.jsonl and heldout.jsonl (compact prompts) and the cut tokenizer in tokenizer/;
+ * returns the tokenizer and the held-out rows.
+ */
+async function demoData(out: string, o: { trainRows: number; heldoutRows: number; seed: number }) {
+  const full = await Tokenizer.load();
+  const { train, heldout } = demoRows(o);
+  const texts: string[] = [];
+  for (const [name, rows] of [["train", train], ["heldout", heldout]] as const) {
+    await writeRows(join(out, `${name}.messages.jsonl`), rows);
+    const prepared = join(out, `${name}.full.jsonl`);
+    await prepareFile(join(out, `${name}.messages.jsonl`), prepared, { tokenizer: full });
+    const lines = (await Deno.readTextFile(prepared)).split("\n").filter((l) => l.trim());
+    const compact = lines.map((l) => {
+      const r = JSON.parse(l);
+      texts.push(compactPrompt(r.inputs), r.targets);
+      return { ...r, inputs: compactPrompt(r.inputs) };
+    });
+    await writeRows(join(out, `${name}.jsonl`), compact);
+  }
+  const cut = cutVocab(await readTokenizerFiles(), texts);
+  const dir = join(out, "tokenizer");
+  await writeVocabCut(dir, cut);
+  const tok = await Tokenizer.load(dir);
+  const id = (t: string) => tok.requireId(t);
+  await Deno.writeTextFile(
+    join(dir, "generation_config.json"),
+    JSON.stringify(
+      {
+        bos_token_id: id("<|endoftext|>"),
+        eos_token_id: [id("<|im_end|>"), id("<|endoftext|>")],
+        pad_token_id: id("<|endoftext|>"),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  const { samples } = await loadTrainset(join(out, "heldout.jsonl"), tok, {
     promptMaxLen: 4096,
     generateMaxLen: 1024,
     keepText: true,
   });
-  return samples;
+  return { tok, heldout: samples, vocab: paddedVocabSize(cut.vocabSize) };
 }
 
-/** Mean Sim-RL reward and format rate of greedy generations from the held-out prompts. */
-async function rewardEval(
-  model: string,
-  samples: Sample[],
-  full: Sample[],
-  tok: Tokenizer,
-  maxNewTokens: number,
-): Promise<{ reward: number; formatRate: number; example: string }> {
-  const scored = await generateAndScore({
-    model,
-    // scored against the whole prompt: its tools block is what the calls are checked against
-    rows: samples.map((s, i) => ({
-      prompt: Array.from(s.ids.subarray(0, s.promptLength)),
-      inputs: full[i].inputs!,
-      targets: full[i].targets!,
-    })),
-    tokenizer: tok,
-    maxNewTokens,
+async function initModel(
+  dir: string,
+  config: ModelConfig,
+  o: { seed: number; tokenizer: string },
+): Promise<void> {
+  await saveModel(dir, {
+    config,
+    dtype: "f32",
+    tensor: (spec) =>
+      randomWeightChunks(spec, { seed: o.seed, dtype: "F32", std: config.initializer_range }),
+    tokenizerFrom: o.tokenizer,
   });
-  return { ...rewardSummary(scored), example: scored[0]?.completion ?? "" };
 }
 
-function ckdYaml(o: Record<string, unknown>): string {
+function yamlOf(o: Record<string, unknown>): string {
   return Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n") + "\n";
 }
 
-/** The settings every demo training run shares (relative paths: the output folder). */
-const COMMON = {
-  data: "train.jsonl",
-  train_batch_size: 4,
-  micro_train_batch_size: 2,
-  max_epochs: 100,
-  lr_scheduler: "cosine_with_min_lr",
-  lr_warmup_ratio: 0.1,
-  weight_decay: 0,
-  save_steps: -1,
-  seed: 0,
-};
+/** The settings every demo CKD run shares (relative paths: the output folder). */
+function ckdCommon(seed: number) {
+  return {
+    data: "train.jsonl",
+    train_batch_size: DEMO_BATCH,
+    micro_train_batch_size: DEMO_BATCH,
+    max_epochs: 100,
+    lr_scheduler: "cosine_with_min_lr",
+    lr_warmup_ratio: 0.05,
+    weight_decay: 0,
+    save_steps: -1,
+    seed,
+  };
+}
 
-/** Writes `name`.yaml into `out` and runs `star ckd` on it; returns its final/ folder. */
+/** Writes `name`.yaml and runs `star ckd` on it; returns its final/ folder. */
 async function ckdRun(
   out: string,
   name: string,
@@ -165,7 +238,7 @@ async function ckdRun(
   log: (s: string) => void,
 ): Promise<string> {
   const yaml = join(out, `${name}.yaml`);
-  await Deno.writeTextFile(yaml, ckdYaml({ ...COMMON, ...keys, output_dir: name }));
+  await Deno.writeTextFile(yaml, yamlOf({ ...keys, output_dir: name }));
   await runCkd(parseConfig(await Deno.readTextFile(yaml), ckdConfigSchema, yaml), {
     log,
     progress: { label: name },
@@ -173,125 +246,180 @@ async function ckdRun(
   return join(out, name, "final");
 }
 
-/**
- * The demo's messages rows: training rows of seed 0, held-out rows of seed 1 that ask nothing a
- * training row asks (compared from the user turn on, as the models see them).
- */
-export function demoRows(o: { trainRows: number; heldoutRows: number }): {
-  train: SynthRow[];
-  heldout: SynthRow[];
-} {
-  const train = [...synthRows(o.trainRows, 0, DEMO_SYNTH)];
-  return { train, heldout: [...synthRowsExcept(o.heldoutRows, 1, train, DEMO_SYNTH)] };
+/** Writes simrl.yaml and runs `star simrl` on the CKD student; returns its final/ folder. */
+async function simrlRun(
+  out: string,
+  o: { steps: number; seed: number; maxNewTokens: number; trainRows: number },
+  log: (s: string) => void,
+): Promise<string> {
+  const yaml = join(out, "simrl.yaml");
+  await Deno.writeTextFile(
+    yaml,
+    yamlOf({
+      pretrain: "ckd/final",
+      data: "train.jsonl",
+      output_dir: "simrl",
+      rollout_batch_size: 4,
+      n_samples_per_prompt: 8,
+      micro_rollout_batch_size: 4,
+      train_batch_size: 16,
+      micro_train_batch_size: 16,
+      // enough passes over the prompts for the steps even when most groups are filtered out,
+      // and no more: a student that never answers well would otherwise sample for a long time
+      num_episodes: Math.max(1, Math.ceil((o.steps * 4 * 4) / o.trainRows)),
+      max_steps: o.steps,
+      generate_max_len: o.maxNewTokens,
+      learning_rate: 1e-4,
+      lr_warmup_ratio: 0,
+      lr_scheduler: "constant",
+      init_kl_coef: 1e-3,
+      seed: o.seed,
+      save_steps: -1,
+    }),
+  );
+  await runSimrl(parseConfig(await Deno.readTextFile(yaml), simrlConfigSchema, yaml), {
+    log,
+    progress: { label: "simrl" },
+  });
+  return join(out, "simrl", "final");
 }
 
-/**
- * The demo's data: synthetic messages rows prepared with the built-in Qwen3 template; the
- * models see the conversation from the user turn on (see DEMO_SYNTH), the reward the whole
- * prompt. Returns the held-out rows both ways.
- */
-async function demoData(out: string, o: { trainRows: number; heldoutRows: number }) {
-  const tok = await Tokenizer.load();
-  const { train, heldout: held } = demoRows(o);
-  await writeRows(join(out, "train.messages.jsonl"), train);
-  await writeRows(join(out, "heldout.messages.jsonl"), held);
-  for (const name of ["train", "heldout"]) {
-    const full = join(out, `${name}.full.jsonl`);
-    await prepareFile(join(out, `${name}.messages.jsonl`), full, { tokenizer: tok });
-    await writeRows(join(out, `${name}.jsonl`), await userTurnRows(full));
-  }
-  const heldout = await loadHeldout(join(out, "heldout.jsonl"), tok);
-  const heldoutFull = await loadHeldout(join(out, "heldout.full.jsonl"), tok);
-  if (heldoutFull.length !== heldout.length) {
-    throw new Error(`"${out}/heldout.jsonl" and "heldout.full.jsonl" differ in length`);
-  }
-  return { tok, heldout, heldoutFull };
+/** Greedy generations from the held-out prompts, scored. */
+async function score(
+  model: string,
+  heldout: Sample[],
+  tok: Tokenizer,
+  maxNewTokens: number,
+): Promise<DemoScores & { example: string }> {
+  const scored = await generateAndScore({
+    model,
+    rows: heldout.map((s) => ({
+      prompt: Array.from(s.ids.subarray(0, s.promptLength)),
+      inputs: s.inputs!,
+      targets: s.targets!,
+    })),
+    tokenizer: tok,
+    maxNewTokens,
+  });
+  const n = Math.max(1, scored.length);
+  return {
+    reward: scored.reduce((a, s) => a + s.reward, 0) / n,
+    format_rate: scored.filter((s) => s.format === 1).length / n,
+    exact_rate:
+      scored.filter((s) =>
+        exactCalls(heldout[s.row].inputs!, s.completion, heldout[s.row].targets!)
+      ).length / n,
+    example: scored[0]?.completion ?? "",
+  };
 }
 
 /** Runs the demo; everything is written under `output`. */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const log = o.log ?? ((s: string) => console.error(s));
-  const genPrompts = o.genPrompts ?? 8, maxNewTokens = o.maxNewTokens ?? 48;
-  const teacherSteps = o.teacherSteps ?? 180, studentSteps = o.studentSteps ?? 56;
-  const out = o.output;
+  const seed = o.seed ?? 0,
+    out = o.output,
+    maxNewTokens = o.maxNewTokens ?? DEMO_DEFAULTS.maxNewTokens;
   await Deno.mkdir(out, { recursive: true });
-  const seconds: Record<string, number> = {};
-  let t0 = performance.now();
+  const start = performance.now(), stages: Record<string, number> = {};
+  let t0 = start;
   const lap = (name: string) => {
-    seconds[name] = (performance.now() - t0) / 1000;
-    log(`demo: ${name} done in ${seconds[name].toFixed(1)} s`);
+    stages[name] = (performance.now() - t0) / 1000;
+    log(`demo: ${name} done in ${stages[name].toFixed(1)} s`);
     t0 = performance.now();
   };
-  const { tok, heldout, heldoutFull } = await demoData(out, {
-    trainRows: o.trainRows ?? 96,
-    heldoutRows: o.heldoutRows ?? 16,
+  const { tok, heldout, vocab } = await demoData(out, {
+    trainRows: o.trainRows ?? DEMO_DEFAULTS.trainRows,
+    heldoutRows: o.heldoutRows ?? DEMO_DEFAULTS.heldoutRows,
+    seed,
   });
-  lap("synth + prepare");
-  // models: a random teacher and a random, narrower student
-  await initModel(join(out, "teacher-init"), DEMO_TEACHER, 1);
-  await initModel(join(out, "student-init"), DEMO_STUDENT, 2);
-  lap("init-model");
-  log(`demo: fine-tuning the teacher (${teacherSteps} steps, kd_ratio 0)`);
+  const ids = {
+    bos_token_id: tok.requireId("<|endoftext|>"),
+    eos_token_id: tok.requireId("<|im_end|>"),
+  };
+  const tokenizer = join(out, "tokenizer");
+  await initModel(join(out, "teacher-init"), { ...DEMO_TEACHER, ...ids, vocab_size: vocab }, {
+    seed: 1000 * seed + 1,
+    tokenizer,
+  });
+  await initModel(join(out, "student-init"), { ...DEMO_STUDENT, ...ids, vocab_size: vocab }, {
+    seed: 1000 * seed + 2,
+    tokenizer,
+  });
+  lap(`data and models (vocabulary ${vocab})`);
+  const common = ckdCommon(seed), student = o.studentSteps ?? DEMO_DEFAULTS.studentSteps;
   const teacher = await ckdRun(out, "teacher-sft", {
+    ...common,
     student: "teacher-init",
     kd_ratio: 0,
-    learning_rate: o.teacherLr ?? 1e-2,
-    max_steps: teacherSteps,
+    learning_rate: 5e-3,
+    max_steps: o.teacherSteps ?? DEMO_DEFAULTS.teacherSteps,
   }, log);
   lap("teacher SFT");
-  const gen = heldout.slice(0, genPrompts), genFull = heldoutFull.slice(0, genPrompts);
-  const evalOf = async (model: string) => ({
-    ...await kdEval(model, teacher, heldout),
-    ...await rewardEval(model, gen, genFull, tok, maxNewTokens),
-  });
-  const before = await evalOf(join(out, "student-init"));
-  const teacherR = await rewardEval(teacher, gen, genFull, tok, maxNewTokens);
-  lap("evaluation before CKD");
-  log(`demo: distilling the student (${studentSteps} steps, CKD fkl + tail)`);
-  const student = await ckdRun(out, "ckd", {
+  const sft = await ckdRun(out, "sft", {
+    ...common,
+    student: "student-init",
+    kd_ratio: 0,
+    learning_rate: 7e-3,
+    max_steps: student,
+  }, log);
+  lap("student SFT");
+  const ckd = await ckdRun(out, "ckd", {
+    ...common,
     student: "student-init",
     teacher: "teacher-sft/final",
-    kd_ratio: 1,
-    learning_rate: o.studentLr ?? 1e-2,
-    max_steps: studentSteps,
+    kd_ratio: 0.5,
+    learning_rate: 7e-3,
+    max_steps: student,
   }, log);
-  lap("CKD");
-  const after = await evalOf(student);
-  lap("evaluation after CKD");
-  await Deno.writeTextFile(
-    join(out, "examples.txt"),
-    `teacher:\n${teacherR.example}\n\nstudent before:\n${before.example}\n\nstudent after:\n${after.example}\n`,
-  );
-  const pick = (e: typeof before) => ({ ...e, example: undefined });
+  lap("student CKD");
+  const rl = await simrlRun(out, {
+    steps: o.simrlSteps ?? DEMO_DEFAULTS.simrlSteps,
+    seed,
+    maxNewTokens,
+    trainRows: o.trainRows ?? DEMO_DEFAULTS.trainRows,
+  }, log);
+  lap("Sim-RL");
+  const rows = {} as Record<DemoRowName, DemoScores>;
+  const examples: string[] = [];
+  for (
+    const [name, dir] of [["teacher", teacher], ["sft", sft], ["ckd", ckd], [
+      "ckd_simrl",
+      rl,
+    ]] as const
+  ) {
+    const { example, ...s } = await score(dir, heldout, tok, maxNewTokens);
+    rows[name] = s;
+    examples.push(`${name}:\n${example}`);
+  }
+  lap("held-out evaluation");
+  await Deno.writeTextFile(join(out, "examples.txt"), examples.join("\n\n") + "\n");
   const result: DemoResult = {
     output: out,
-    before: pick(before),
-    after: pick(after),
-    teacher: { reward: teacherR.reward, formatRate: teacherR.formatRate },
-    seconds,
-    tokensPerSecond: {
-      teacher: await meanTokensPerSecond(join(out, "teacher-sft", "metrics.jsonl")),
-      ckd: await meanTokensPerSecond(join(out, "ckd", "metrics.jsonl")),
-    },
+    rows,
+    seconds: (performance.now() - start) / 1000,
+    stages,
+    vocabSize: vocab,
   };
   await Deno.writeTextFile(join(out, "demo.json"), JSON.stringify(result, null, 2) + "\n");
   return result;
 }
 
-/** The before/after table. */
+/** The table: one row per model, held-out reward, format-valid rate, exact-call rate. */
 export function demoTable(r: DemoResult): string {
-  const f = (x: number, d = 3) => x.toFixed(d);
+  const names: [DemoRowName, string][] = [
+    ["teacher", `teacher (SFT, ${DEMO_TEACHER.hidden_size} wide)`],
+    ["sft", "student SFT"],
+    ["ckd", "student CKD"],
+    ["ckd_simrl", "student CKD + Sim-RL"],
+  ];
   const rows = [
-    ["", "student before", "student after CKD", "teacher"],
-    ["held-out KD loss (fkl + tail)", f(r.before.kdLoss), f(r.after.kdLoss), "0"],
-    [
-      "teacher-student top-1 agreement",
-      f(r.before.agreement),
-      f(r.after.agreement),
-      "1",
-    ],
-    ["Sim-RL reward (greedy)", f(r.before.reward), f(r.after.reward), f(r.teacher.reward)],
-    ["format-valid rate", f(r.before.formatRate), f(r.after.formatRate), f(r.teacher.formatRate)],
+    ["", "held-out reward", "format rate", "exact calls"],
+    ...names.map(([k, label]) => [
+      label,
+      r.rows[k].reward.toFixed(3),
+      r.rows[k].format_rate.toFixed(3),
+      r.rows[k].exact_rate.toFixed(3),
+    ]),
   ];
   const w = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   return rows.map((row) =>

@@ -316,6 +316,7 @@ interface RolloutBatch {
   all: Scored[];
   groups: number;
   genSeconds: number;
+  rewardSeconds: number;
 }
 
 /**
@@ -334,23 +335,44 @@ async function collectBatch(
     scores: (g) => g.map((s) => s.answer),
   });
   const all: Scored[] = [];
-  let genSeconds = 0;
+  const time = { generate: 0, reward: 0 };
   while (!kept.full) {
-    if (c.cursor >= order.length) return undefined;
+    if (c.cursor >= order.length) {
+      if (kept.seen > 0) {
+        o.run.log(
+          `simrl: episode ${c.episode + 1} ran out of prompts with ${kept.kept.length} of ` +
+            `${cfg.rollout_batch_size} groups kept (${kept.seen} sampled); those are dropped`,
+        );
+      }
+      return undefined;
+    }
     const chosen = Array.from(order.subarray(c.cursor, c.cursor + cfg.rollout_batch_size));
     c.cursor += chosen.length;
-    const t0 = performance.now();
-    const groups = await sampleGroups(o, chosen.map((i) => o.prompts[i]), c.episode);
-    genSeconds += (performance.now() - t0) / 1000;
+    const groups = await sampleGroups(o, chosen.map((i) => o.prompts[i]), c.episode, time);
     kept.add(groups);
     all.push(...groups.flat());
   }
-  return { kept: [...kept.kept], all, groups: kept.seen, genSeconds };
+  return {
+    kept: [...kept.kept],
+    all,
+    groups: kept.seen,
+    genSeconds: time.generate,
+    rewardSeconds: time.reward,
+  };
 }
 
-/** n samples of each prompt (sampled, or replayed), each scored with the Sim-RL reward. */
-async function sampleGroups(o: Episodes, prompts: Prompt[], episode: number): Promise<Scored[][]> {
+/**
+ * n samples of each prompt (sampled, or replayed), each scored with the Sim-RL reward; adds the
+ * seconds spent generating and scoring to `time`.
+ */
+async function sampleGroups(
+  o: Episodes,
+  prompts: Prompt[],
+  episode: number,
+  time: { generate: number; reward: number },
+): Promise<Scored[][]> {
   const { cfg, backend, run } = o;
+  const t0 = performance.now();
   const n = cfg.n_samples_per_prompt, tok = run.tokenizer;
   const eos = eosId(tok);
   let gens: Generation[];
@@ -389,7 +411,9 @@ async function sampleGroups(o: Episodes, prompts: Prompt[], episode: number): Pr
       },
     );
   }
-  return prompts.map((p, i) =>
+  const t1 = performance.now();
+  time.generate += (t1 - t0) / 1000;
+  const scored = prompts.map((p, i) =>
     gens.slice(i * n, (i + 1) * n).map((g, j) => {
       // a response cut at generate_max_len gets an EOS appended: trained on, seen by the reward
       const ids = g.finishReason === "length" && g.ids.at(-1) !== eos ? [...g.ids, eos] : g.ids;
@@ -404,6 +428,8 @@ async function sampleGroups(o: Episodes, prompts: Prompt[], episode: number): Pr
       };
     })
   );
+  time.reward += (performance.now() - t1) / 1000;
+  return scored;
 }
 
 /** Sequences decoded together: micro_rollout_batch_size prompts' samples. */
@@ -450,8 +476,10 @@ async function trainBatch(
     Array.from(groupAdvantages(g.map((s) => s.reward), cfg.advantage_estimator))
   );
   const seqs = samples.map((s) => ({ promptIds: s.prompt.ids, completionIds: s.completionIds }));
+  const t0 = performance.now();
   const old = await backend.completionLogprobs(seqs, "policy");
   const ref = await backend.completionLogprobs(seqs, "reference");
+  const logprobSeconds = (performance.now() - t0) / 1000;
   const train: SimrlSample[] = seqs.map((s, i) => ({
     ...s,
     advantage: cfg.use_kl_loss ? adv[i] : klInReward(adv[i], old[i], ref[i], cfg),
@@ -485,6 +513,8 @@ async function trainBatch(
     await run.step({
       ...metricsRow(c.step, r),
       ...rollout,
+      logprobs_seconds: logprobSeconds,
+      update_seconds: trainSeconds,
       train_tokens_per_s: trainTokens / Math.max(trainSeconds, 1e-9),
     }, c.limit);
   }
@@ -520,6 +550,8 @@ function rolloutMetrics(b: RolloutBatch): Record<string, number> {
     response_length_mean: genTokens / n,
     truncated_rate: sum((s) => (s.finishReason === "length" ? 1 : 0)) / n,
     gen_tokens_per_s: genTokens / Math.max(b.genSeconds, 1e-9),
+    generate_seconds: b.genSeconds,
+    reward_seconds: b.rewardSeconds,
   };
 }
 
