@@ -67,6 +67,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "Evaluate a model: BFCL single-turn AST accuracy or held-out reward",
     load: () => import("./cli/eval.ts"),
   },
+  serve: {
+    summary: "Serve a model over an OpenAI-compatible HTTP API (completions, chat, tools)",
+    load: () => import("./cli/serve.ts"),
+  },
 };
 
 const TOP_HELP = () => {

@@ -152,7 +152,7 @@ export async function generate(
  * nucleus may hold more tokens than the device keeps as candidates (then the host draws from
  * the read-back logits).
  */
-function onDevice(p: SamplingParams, vocab: number): boolean {
+export function onDevice(p: SamplingParams, vocab: number): boolean {
   const plan = samplePlan(p, vocab);
   return plan.mode !== "candidates" || plan.topK > 0;
 }
@@ -162,7 +162,7 @@ function onDevice(p: SamplingParams, vocab: number): boolean {
  * of its other copies get its keys and values (so n samples of a prompt cost one prefill).
  * Returns the logits of every entry's last prompt token, in entry order.
  */
-async function prefillShared(
+export async function prefillShared(
   model: GpuModel,
   cache: KvCache,
   entries: { slot: number; prompt: number[] }[],

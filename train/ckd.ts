@@ -5,7 +5,9 @@
  * reference (train/ckd_ref.ts, tiny models only). `kd_ratio: 0` without a teacher is plain SFT.
  * With `teacher_topk_cache: DIR` the teacher's top-k at every target position of every row is
  * computed first (resumable; skipped when the cache is complete), the teacher is released, and
- * training reads the cache. Checkpoints carry the student's tokenizer files.
+ * training reads the cache. A teacher given as a server URL (`teacher: http://host:port/v1`
+ * with `teacher_model`) is scored there (train/remote_teacher.ts), online or into the cache.
+ * Checkpoints carry the student's tokenizer files.
  */
 import { loadTrainset, type Sample } from "../data/batch.ts";
 import { readModelConfig } from "../model/config.ts";
@@ -17,6 +19,7 @@ import { type LoopResult, type TrainBackend, trainLoop } from "./loop.ts";
 import type { MetricsRow } from "./metrics.ts";
 import { Run } from "./run.ts";
 import { TopkCacheReader, TopkCacheWriter } from "./topk_cache.ts";
+import { isRemoteTeacher, RemoteTeacher } from "./remote_teacher.ts";
 
 export type CkdDevice = "gpu" | "cpu";
 
@@ -47,6 +50,16 @@ export function ckdOptions(cfg: CkdConfig): CkdOptions {
 
 /** Checks the config's combination of teacher, cache and kd_ratio. */
 function checkTeacher(cfg: CkdConfig): void {
+  if (isRemoteTeacher(cfg.teacher) && !cfg.teacher_model) {
+    throw new ConfigError(
+      `The config's teacher is a server ("${cfg.teacher}"): set "teacher_model" to the name it serves the teacher under`,
+    );
+  }
+  if (cfg.teacher_model && !isRemoteTeacher(cfg.teacher)) {
+    throw new ConfigError(
+      `"teacher_model" names a served model; "teacher" must then be the server's URL (http://host:port/v1)`,
+    );
+  }
   if (cfg.kd_ratio > 0 && !cfg.teacher && !cfg.teacher_topk_cache) {
     throw new ConfigError(
       `The config sets kd_ratio ${cfg.kd_ratio} but no "teacher" (or "teacher_topk_cache"); ` +
@@ -107,6 +120,7 @@ async function ensureCache(
   vocab: number,
   device: CkdDevice,
   log: (s: string) => void,
+  remote: RemoteTeacher | undefined,
 ): Promise<TopkCacheReader> {
   const dir = cfg.teacher_topk_cache!;
   const meta = { k: cfg.kd_topk, vocab_size: vocab, teacher: cfg.teacher ?? "", data: cfg.data };
@@ -122,9 +136,11 @@ async function ensureCache(
         `ckd: teacher top-k cache "${dir}": ${w.rows} of ${samples.length} rows; computing the rest`,
       );
       const t0 = performance.now();
-      const teacher = await teacherTopkFn(cfg.teacher, cfg.kd_topk, device);
+      const teacher = remote
+        ? { fn: (part: Sample[]) => remote.topk(part), release: () => {} }
+        : await teacherTopkFn(cfg.teacher, cfg.kd_topk, device);
       try {
-        const BATCH = 8;
+        const BATCH = remote ? 4 * cfg.teacher_concurrency : 8;
         for (let r = w.rows; r < samples.length; r += BATCH) {
           const part = samples.slice(r, Math.min(samples.length, r + BATCH));
           for (const t of await teacher.fn(part)) await w.append(t.ids, t.logprobs);
@@ -153,11 +169,23 @@ export async function runCkd(cfg: CkdConfig, opts: CkdRunOptions = {}): Promise<
   });
   try {
     const { samples, vocab } = await loadData(cfg, run);
+    const remote = cfg.kd_ratio > 0 && isRemoteTeacher(cfg.teacher)
+      ? await RemoteTeacher.connect({
+        url: cfg.teacher,
+        model: cfg.teacher_model!,
+        k: cfg.kd_topk,
+        concurrency: cfg.teacher_concurrency,
+        apiKey: Deno.env.get("STAR_TEACHER_API_KEY"),
+        log: run.log,
+      }, run.tokenizer)
+      : undefined;
+    if (remote) run.log(`ckd: teacher "${cfg.teacher_model}" served at "${cfg.teacher}"`);
     const cache = cfg.kd_ratio > 0 && cfg.teacher_topk_cache
-      ? await ensureCache(cfg, samples, vocab, device, run.log)
+      ? await ensureCache(cfg, samples, vocab, device, run.log, remote)
       : undefined;
     const tokens = cfg.micro_train_batch_size * Math.max(...samples.map((s) => s.ids.length));
-    const { backend, release } = await loadBackend(cfg, run, device, !cache, tokens);
+    const online = !cache && !remote;
+    const { backend, release } = await loadBackend(cfg, run, device, online, tokens);
     try {
       const result = await trainLoop({
         cfg,
@@ -165,12 +193,16 @@ export async function runCkd(cfg: CkdConfig, opts: CkdRunOptions = {}): Promise<
         rows: samples.length,
         makeBatch: async (rows) => {
           const out: CkdBatchSample[] = [];
-          for (const r of rows) {
+          // a served teacher scores the batch's rows concurrently
+          const served = !cache && remote ? await remote.topk(rows.map((r) => samples[r])) : [];
+          for (const [i, r] of rows.entries()) {
             const s = samples[r];
             const b: CkdBatchSample = { ids: Array.from(s.ids), promptLength: s.promptLength };
             if (cache) {
               const t = await cache.read(r);
               b.teacher = { ids: t.ids, logprobs: t.logprobs };
+            } else if (remote) {
+              b.teacher = served[i];
             }
             out.push(b);
           }
@@ -191,7 +223,7 @@ export async function runCkd(cfg: CkdConfig, opts: CkdRunOptions = {}): Promise<
 /** The trainset tokenized with the run's tokenizer, checked against the models' vocabulary. */
 async function loadData(cfg: CkdConfig, run: Run): Promise<{ samples: Sample[]; vocab: number }> {
   const vocab = (await readModelConfig(cfg.student)).vocab_size;
-  if (cfg.teacher && cfg.kd_ratio > 0) {
+  if (cfg.teacher && cfg.kd_ratio > 0 && !isRemoteTeacher(cfg.teacher)) {
     const tc = await readModelConfig(cfg.teacher);
     if (tc.vocab_size !== vocab) {
       throw new ConfigError(

@@ -51,6 +51,8 @@ export const ckdConfigSchema = z.object({
   ...common,
   student: path,
   teacher: path.optional(),
+  teacher_model: z.string().min(1).optional(),
+  teacher_concurrency: positiveInt.default(8),
   teacher_topk_cache: path.optional(),
   train_batch_size: positiveInt.default(8),
   learning_rate: z.number().positive().default(3e-6),
@@ -240,7 +242,7 @@ function resolvePaths<T extends Record<string, unknown>>(
   const out: Record<string, unknown> = { ...cfg };
   for (const k of PATH_KEYS) {
     const v = out[k];
-    if (typeof v !== "string" || isAbsolute(v)) continue;
+    if (typeof v !== "string" || isAbsolute(v) || /^https?:\/\//.test(v)) continue;
     if (keepStdin && (v === "" || v === "-")) continue;
     out[k] = join(base, v);
   }
