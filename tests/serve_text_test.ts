@@ -7,7 +7,7 @@
 import { assertEquals, assertOk } from "./assert.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { IncrementalText, parseToolCalls, safeLength, splitReasoning } from "../serve/text.ts";
-import { streamingSplit } from "../serve/openai.ts";
+import { streamingSplit } from "../serve/chat.ts";
 
 Deno.test("splitReasoning() splits as vLLM's qwen3 reasoning parser", () => {
   assertEquals(splitReasoning("<think>\nabc\n</think>\n\nhi"), {
