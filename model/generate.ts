@@ -36,6 +36,13 @@ export interface GenerateOptions {
   maxBatch?: number;
   /** Most prompt tokens per prefill forward (default: what one forward holds). */
   prefillTokens?: number;
+  /** Seconds spent prefilling and decoding are added here (wall time, readback included). */
+  timing?: GenerateTiming;
+}
+
+export interface GenerateTiming {
+  prefillSeconds: number;
+  decodeSeconds: number;
 }
 
 export interface Generation {
@@ -116,6 +123,7 @@ export async function generate(
         admitted.push({ slot, req: next++ });
       }
       if (admitted.length > 0) {
+        const t0 = performance.now();
         const rows = await prefillShared(
           model,
           cache,
@@ -123,21 +131,30 @@ export async function generate(
           opts.prefillTokens,
         );
         const js = admitted.map((a) => a.req);
-        await take(js, js.map((j, a) => drawToken(rows[a], params, streams[j], 0)));
+        const picks = js.map((j, a) => drawToken(rows[a], params, streams[j], 0));
+        if (opts.timing) opts.timing.prefillSeconds += (performance.now() - t0) / 1000;
+        await take(js, picks);
         continue; // slots freed by a one-token answer take the next requests first
       }
       const active = owner.flatMap((j, slot) => (j === -1 ? [] : [{ slot, j }]));
       if (active.length === 0) break;
       const steps = active.map(({ slot, j }) => ({ slot, ids: [res[j].ids.at(-1)!] }));
       const js = active.map((a) => a.j);
+      const t0 = performance.now();
+      const spent = () => {
+        if (opts.timing) opts.timing.decodeSeconds += (performance.now() - t0) / 1000;
+      };
       if (sampler) {
         const rowInfo = new Uint32Array(2 * js.length);
         js.forEach((j, a) => rowInfo.set([streams[j], res[j].ids.length], 2 * a));
         const r = await model.sampleNext(cache, steps, sampler, rowInfo);
+        spent();
         await take(js, js.map((_, a) => ({ id: r.ids[a], logprob: r.logprobs[a] })));
       } else {
         const rows = await model.lastLogits(cache, steps);
-        await take(js, js.map((j, a) => drawToken(rows[a], params, streams[j], res[j].ids.length)));
+        const picks = js.map((j, a) => drawToken(rows[a], params, streams[j], res[j].ids.length));
+        spent();
+        await take(js, picks);
       }
     }
   } finally {

@@ -15,6 +15,7 @@ import { readMany } from "../engine/readback.ts";
 import { Recorder } from "../engine/recorder.ts";
 import { createTensor, releaseTensor, rowChunks, type Tensor } from "../engine/tensor.ts";
 import { attentionRangeTable, type AttentionSeq } from "../engine/ops/attention.ts";
+import { attentionDecodeScratchSize } from "../engine/ops/attention_decode.ts";
 import { embeddingBackward, embeddingForward } from "../engine/ops/embedding.ts";
 import { ropeTable } from "../engine/ops/rope.ts";
 import { type Arch, type ModelConfig, readModelConfig } from "./config.ts";
@@ -218,6 +219,7 @@ export class GpuModel {
       keyRows: number;
       maxSeqLen: number;
       kv: (l: number, acts: Plan["layers"][0]) => { k: Tensor; v: Tensor };
+      decodeScratch?: Tensor;
     },
   ): void {
     const { T } = a, d = this.#dims(), w = this.weights, L = this.config.num_hidden_layers;
@@ -241,6 +243,7 @@ export class GpuModel {
         ranges: a.ranges,
         keyRows: a.keyRows,
         maxSeqLen: a.maxSeqLen,
+        decodeScratch: a.decodeScratch,
         out,
         tmp: p.tmpD,
         kv: (x) => a.kv(l, x),
@@ -330,11 +333,30 @@ export class GpuModel {
     const keyRows = cache.slots * cache.maxLen;
     const ranges = this.#ranges(seqs, T, keyRows);
     const maxSeqLen = Math.max(...seqs.map((s) => s.past! + s.qLen));
+    // a decode step (one new token per sequence) splits each row's keys over parallel parts
+    const c = this.config;
+    const decodeScratch = seqs.every((s) => s.qLen === 1)
+      ? createTensor(this.gpu, {
+        shape: [
+          attentionDecodeScratchSize(this.gpu, {
+            queryRows: T,
+            keyRows,
+            maxKeys: maxSeqLen,
+            heads: c.num_attention_heads,
+            kvHeads: c.num_key_value_heads,
+            headDim: c.head_dim,
+          }),
+        ],
+        dtype: "f32",
+        label: "attention.decode_scratch",
+      })
+      : undefined;
     this.#recordBody(rec, p, {
       T,
       ranges,
       keyRows,
       maxSeqLen,
+      decodeScratch,
       kv: (l, a) => {
         for (const s of seqs) {
           const dst = s.kStart + s.past!;
@@ -345,17 +367,17 @@ export class GpuModel {
       },
     });
     for (const s of seqs) cache.lengths[s.slot] += s.qLen;
-    return this.#handle(rec, p, T, { ranges, maxSeqLen }, false);
+    return this.#handle(rec, p, T, { ranges, maxSeqLen, decodeScratch }, false);
   }
 
   #handle(
     rec: Recorder,
     plan: Plan,
     T: number,
-    attn: { ranges: Tensor; maxSeqLen: number },
+    attn: { ranges: Tensor; maxSeqLen: number; decodeScratch?: Tensor },
     train: boolean,
   ): Forward {
-    const { ranges } = attn;
+    const { ranges, decodeScratch } = attn;
     return new Forward({
       gpu: this.gpu,
       rec,
@@ -364,7 +386,10 @@ export class GpuModel {
       train,
       head: this.weights.head,
       bodyBackward: () => this.#recordBodyBackward(rec, plan, T, attn),
-      release: () => releaseTensor(this.gpu, ranges),
+      release: () => {
+        releaseTensor(this.gpu, ranges);
+        if (decodeScratch) releaseTensor(this.gpu, decodeScratch);
+      },
     });
   }
 

@@ -13,6 +13,7 @@
 import type { Recorder } from "../engine/recorder.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { attentionBackward, attentionForward } from "../engine/ops/attention.ts";
+import { attentionDecode } from "../engine/ops/attention_decode.ts";
 import { matmulBackward, matmulForward } from "../engine/ops/matmul.ts";
 import { residualBackward, residualForward } from "../engine/ops/residual.ts";
 import { rmsNormBackward, rmsNormForward } from "../engine/ops/rms_norm.ts";
@@ -43,6 +44,11 @@ export interface LayerStep {
   keyRows: number;
   /** The longest sequence of the ranges (past + new tokens): sizes attention's passes. */
   maxSeqLen: number;
+  /**
+   * A decode step (one new token per sequence): attention splits each row's cached keys over
+   * parallel parts (engine/ops/attention_decode.ts) in this scratch. Forward only.
+   */
+  decodeScratch?: Tensor;
 }
 
 /** The first T rows of a plan tensor (plans are allocated for a capacity). */
@@ -129,7 +135,21 @@ export function layerForward(
     kvHeads: d.K,
     headDim: d.E,
   };
-  attentionForward(rec, { q: a.qr, k, v, ranges: s.ranges, stats: a.att, o: a.o, ...shape });
+  if (s.decodeScratch) {
+    attentionDecode(rec, {
+      q: a.qr,
+      k,
+      v,
+      ranges: s.ranges,
+      stats: a.att,
+      o: a.o,
+      scratch: s.decodeScratch,
+      maxKeys: s.maxSeqLen,
+      ...shape,
+    });
+  } else {
+    attentionForward(rec, { q: a.qr, k, v, ranges: s.ranges, stats: a.att, o: a.o, ...shape });
+  }
   linear(rec, { l: p.o, y: s.tmp, x: a.o, T });
   residualForward(rec, { out: a.x2, a: a.x, b: s.tmp, n: T * d.D });
   norm(rec, { w: p.postNorm, y: a.xn2, rstd: a.rstd2, x: a.x2, ...tok });

@@ -109,6 +109,8 @@ const strip = (rows: Record<string, unknown>[]) =>
       gen_tokens_per_s: _g,
       train_tokens_per_s: _r,
       generate_seconds: _gs,
+      prefill_seconds: _ps,
+      decode_seconds: _ds,
       reward_seconds: _rs,
       logprobs_seconds: _ls,
       update_seconds: _us,

@@ -317,6 +317,9 @@ interface RolloutBatch {
   groups: number;
   genSeconds: number;
   rewardSeconds: number;
+  /** Of genSeconds: prompts into the KV cache, and the decode steps (engine only). */
+  prefillSeconds: number;
+  decodeSeconds: number;
 }
 
 /**
@@ -335,7 +338,7 @@ async function collectBatch(
     scores: (g) => g.map((s) => s.answer),
   });
   const all: Scored[] = [];
-  const time = { generate: 0, reward: 0 };
+  const time = { generate: 0, reward: 0, prefill: 0, decode: 0 };
   while (!kept.full) {
     if (c.cursor >= order.length) {
       if (kept.seen > 0) {
@@ -358,6 +361,8 @@ async function collectBatch(
     groups: kept.seen,
     genSeconds: time.generate,
     rewardSeconds: time.reward,
+    prefillSeconds: time.prefill,
+    decodeSeconds: time.decode,
   };
 }
 
@@ -369,7 +374,7 @@ async function sampleGroups(
   o: Episodes,
   prompts: Prompt[],
   episode: number,
-  time: { generate: number; reward: number },
+  time: { generate: number; reward: number; prefill: number; decode: number },
 ): Promise<Scored[][]> {
   const { cfg, backend, run } = o;
   const t0 = performance.now();
@@ -392,6 +397,7 @@ async function sampleGroups(
       );
     });
   } else {
+    const timing = { prefillSeconds: 0, decodeSeconds: 0 };
     gens = await backend.generate(
       prompts.flatMap((p) =>
         Array.from({ length: n }, (_, j) => ({
@@ -408,8 +414,11 @@ async function sampleGroups(
         seed: cfg.seed,
         stopIds: [eos],
         maxBatch: decodeBatch(cfg),
+        timing,
       },
     );
+    time.prefill += timing.prefillSeconds;
+    time.decode += timing.decodeSeconds;
   }
   const t1 = performance.now();
   time.generate += (t1 - t0) / 1000;
@@ -551,6 +560,8 @@ function rolloutMetrics(b: RolloutBatch): Record<string, number> {
     truncated_rate: sum((s) => (s.finishReason === "length" ? 1 : 0)) / n,
     gen_tokens_per_s: genTokens / Math.max(b.genSeconds, 1e-9),
     generate_seconds: b.genSeconds,
+    prefill_seconds: b.prefillSeconds,
+    decode_seconds: b.decodeSeconds,
     reward_seconds: b.rewardSeconds,
   };
 }
