@@ -5,7 +5,7 @@
  * run with a stand-in generator.
  */
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 import { evalWithModel, type Generate, loadSelection } from "../cli/_eval_bfcl.ts";
 import { hasGpu } from "../engine/device.ts";
 import { generateRef } from "../model/ref.ts";

@@ -12,7 +12,7 @@ import { saveModel } from "../model/save.ts";
 import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { randomWeightF32 } from "../model/weights.ts";
 import { readMetrics } from "../train/metrics.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const device = (await hasGpu()) ? "gpu" : "cpu";
 const tiny = { ...presetConfig("tiny"), num_hidden_layers: 1 };

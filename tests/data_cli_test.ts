@@ -4,7 +4,7 @@
 // sim_rl_reward.py), the label and mix of the xlam sample against recipe_ref.py, and the
 // command line: subcommands, errors, exit codes, atomic outputs.
 import { assertEquals, assertMatch } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 import { simrlSelfCheck } from "../cli/data.ts";
 import { formatFile, labelFile, mixFiles, promptTokens } from "../data/recipe/mod.ts";
 import type { DatasetName } from "../data/recipe/mod.ts";

@@ -13,7 +13,7 @@ import { promptTools } from "../reward/tools.ts";
 import { simRlReward } from "../reward/mod.ts";
 import { prepareFile } from "../data/prepare.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const ignore = !(await hasGpu());
 

@@ -12,7 +12,7 @@ import { exactCalls, labelKind } from "../reward/exact.ts";
 import { simRlReward } from "../reward/sim_rl.ts";
 import { type RewardResult, rewardTable, summarize } from "../train/eval_reward.ts";
 import { smallModel } from "./_small_model.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const ignore = !(await hasGpu());
 

@@ -3,7 +3,7 @@
  * kernel family passes here, and a failing or throwing self-test makes the command exit 1.
  */
 import { assertEquals, assertMatch } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 import { getGpu, hasGpu } from "../engine/mod.ts";
 import { runSelfTests, SELF_TESTS } from "../engine/self_test.ts";
 

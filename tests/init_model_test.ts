@@ -1,6 +1,6 @@
 import { assertEquals, assertMatch, assertOk } from "./assert.ts";
 import { join } from "node:path";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 import { parseSize } from "../cli/init_model.ts";
 import { readModelConfig } from "../model/config.ts";
 import { Checkpoint } from "../model/safetensors.ts";

@@ -8,7 +8,7 @@ import { hasGpu } from "../engine/device.ts";
 import { greedyGenerateRef, loadRefModel, logProbsRef } from "../model/ref.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { assertEquals, assertMatch } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const ignore = !(await hasGpu());
 

@@ -4,7 +4,7 @@ import { checkMessagesRow, formatTrainsetRow, toTrainsetRow } from "../data/trai
 import { DataError } from "../lib/errors.ts";
 import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertMatch, assertOk, assertThrows } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const testdata = new URL("./testdata/prepare/", import.meta.url);
 

@@ -12,7 +12,7 @@ import { presetConfig } from "../model/config.ts";
 import { greedyGenerateRef, logProbsRef, randomRefModel, type RefModel } from "../model/ref.ts";
 import { saveModel } from "../model/save.ts";
 import { readMetrics } from "../train/metrics.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const ignore = !(await hasGpu());
 const config = { ...presetConfig("tiny-qwen2"), num_hidden_layers: 1 };

@@ -17,7 +17,7 @@ import { readMetrics } from "../train/metrics.ts";
 import { RemoteTeacher, topEntries, VOCAB_PROBE } from "../train/remote_teacher.ts";
 import { ConfigError } from "../train/config.ts";
 import { startServer } from "../serve/server.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 /**
  * A vLLM reply to {"prompt": [9707, 11, 1879], "max_tokens": 1, "prompt_logprobs": 3}

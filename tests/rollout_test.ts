@@ -20,7 +20,7 @@ import { ServerUnavailableError } from "../train/openai_client.ts";
 import { progressPath, runRollout } from "../train/rollout.ts";
 import { type Body, fakeVllm, fromRecorded, vllmError, vllmReply } from "./_vllm_server.ts";
 import { assertEquals, assertMatch, assertOk, assertRejects } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const testdata = new URL("./testdata/rollout/", import.meta.url).pathname;
 const MESSAGES = join(testdata, "server_messages.jsonl");

@@ -1,5 +1,5 @@
 import { assertClose, assertEquals, assertMatch } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 import { benchRows } from "./bench_score.ts";
 import { readLines } from "../data/jsonl.ts";
 import { scoreLine } from "../cli/_score_rows.ts";

@@ -8,7 +8,7 @@ import { assertEquals, assertOk } from "./assert.ts";
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
 import { smallModel } from "./_small_model.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const CITIES = ["Paris", "Rome", "Oslo", "Lima", "Kyiv"];
 const TOOLS = `{"name": "get_weather", "parameters": {"city": "string"}}`;

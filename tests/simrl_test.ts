@@ -18,7 +18,7 @@ import { simRlReward } from "../reward/sim_rl.ts";
 import { groupAdvantages, groupPasses } from "../train/grpo.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { simrlStepsRef } from "../train/simrl_ref.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 const device = (await hasGpu()) ? "gpu" : "cpu";
 const config = { ...presetConfig("tiny"), num_hidden_layers: 1 };

@@ -11,7 +11,7 @@ import {
 import { checkMessagesRow } from "../data/trainset.ts";
 import { parsePyJson } from "../lib/py/json.ts";
 import { assertEquals, assertNotEquals, assertOk, assertThrows } from "./assert.ts";
-import { star } from "./main_test.ts";
+import { star } from "./_star.ts";
 
 type Schema = {
   type: string;
