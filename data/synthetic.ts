@@ -397,19 +397,27 @@ export interface SynthOptions {
   maxCalls?: number;
   /** Most distractor tools offered beside the needed ones (0 or 1; default 1). */
   maxDistractors?: number;
+  /** Only tools without decimal-number parameters (no `number` type; integers stay). */
+  noDecimals?: boolean;
 }
+
+const TOOLS_NO_DECIMALS = TOOLS.filter((t) => {
+  const props = (t.parameters as { properties: Record<string, { type?: string }> }).properties;
+  return !Object.values(props).some((p) => p.type === "number");
+});
 
 /** Row `index` of the data set of seed `seed` (independent of the other rows). */
 export function synthRow(seed: number, index: number, opts: SynthOptions = {}): SynthRow {
   const r = new Rng(rowSeed(seed, index));
   const u = r.next();
   const nCalls = Math.min(u < 0.15 ? 0 : u < 0.6 ? 1 : u < 0.85 ? 2 : 3, opts.maxCalls ?? 3);
-  const chosen = r.sample(TOOLS, Math.max(nCalls, 1));
+  const tools = opts.noDecimals ? TOOLS_NO_DECIMALS : TOOLS;
+  const chosen = r.sample(tools, Math.max(nCalls, 1));
   // Parallel calls may use the same tool twice (two cities, two tickers).
   const used = nCalls >= 2 && r.chance(0.25) ? [chosen[0], ...chosen.slice(0, nCalls - 1)] : chosen
     .slice(0, nCalls);
   const nDistractors = Math.min(r.int(0, 1), opts.maxDistractors ?? 1);
-  const distractors = r.sample(TOOLS.filter((t) => !chosen.includes(t)), nDistractors);
+  const distractors = r.sample(tools.filter((t) => !chosen.includes(t)), nDistractors);
   const offered = r.sample(
     [...new Set([...chosen.slice(0, Math.max(nCalls, 1)), ...distractors])],
     99,

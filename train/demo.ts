@@ -78,8 +78,12 @@ export const DEMO_DEFAULTS = {
 /** Rows of one training step (CKD and SFT); the training set needs at least this many. */
 export const DEMO_BATCH = 16;
 
-/** One call at most and no distractor tool, so prompts stay short. */
-export const DEMO_SYNTH: SynthOptions = { maxCalls: 1, maxDistractors: 0 };
+/**
+ * One call at most and no distractor tool, so prompts stay short; no tool with decimal-number
+ * arguments, which students this small copy badly (18.8.8): their failures would be format
+ * failures that hide what the answers learned.
+ */
+export const DEMO_SYNTH: SynthOptions = { maxCalls: 1, maxDistractors: 0, noDecimals: true };
 
 /** What a model scores on the held-out rows. */
 export interface DemoScores {
