@@ -31,6 +31,8 @@ export const command: CommandModule<typeof flags> = {
 kd_kl_l1_coef x the student's probability on its own top-m (kd_student_topm) tokens outside the
 teacher's top-k; kd_ratio < 1 mixes in cross-entropy; kd_ratio: 0 without a teacher is plain
 fine-tuning. teacher_topk_cache: DIR computes the teacher's top-k once and trains from it.
+teacher: http://host:port/v1 with teacher_model: NAME scores on an inference server (vLLM,
+SGLang, star serve) through prompt_logprobs.
 Writes output_dir/config.yaml, metrics.jsonl (one row per step), checkpoint-STEP/ every
 save_steps and final/. Run it again on the same output_dir to resume.`,
     flags,

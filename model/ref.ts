@@ -12,7 +12,7 @@
  * E head_dim, F intermediate_size, V vocab_size, L layers.
  */
 import { archOf, type ModelConfig, readModelConfig } from "./config.ts";
-import { drawToken, type SamplingParams } from "./sampling.ts";
+import { drawToken, type SamplingParams, topK } from "./sampling.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { loadWeights, randomWeightF32, weightSpecs } from "./weights.ts";
 
@@ -404,19 +404,6 @@ export function logProbsRef(
     }
     return opts.topK ? { logprobs, topkIds, topkLogprobs } : { logprobs };
   });
-}
-
-/** Indices of the k largest values, descending (lower index first on ties). */
-export function topK(x: ArrayLike<number>, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < x.length; i++) {
-    if (best.length === k && !(x[i] > x[best[k - 1]])) continue;
-    let j = best.length; // insert before the first strictly smaller value
-    while (j > 0 && x[best[j - 1]] < x[i]) j--;
-    best.splice(j, 0, i);
-    if (best.length > k) best.pop();
-  }
-  return best;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,3 +69,16 @@ export function argmax(x: ArrayLike<number>): number {
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }
+
+/** Indices of the k largest values, descending (lower index first on ties). */
+export function topK(x: ArrayLike<number>, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    if (best.length === k && !(x[i] > x[best[k - 1]])) continue;
+    let j = best.length; // insert before the first strictly smaller value
+    while (j > 0 && x[best[j - 1]] < x[i]) j--;
+    best.splice(j, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}

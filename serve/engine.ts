@@ -15,7 +15,7 @@
 import type { GpuModel } from "../model/gpu_model.ts";
 import type { KvCache } from "../model/kv_cache.ts";
 import { onDevice, prefillShared } from "../model/generate.ts";
-import { drawToken, logSoftmax, type SamplingParams } from "../model/sampling.ts";
+import { drawToken, logSoftmax, type SamplingParams, topK } from "../model/sampling.ts";
 import type { SampleTokens } from "../model/objectives.ts";
 
 /** A token and its log-prob under the full softmax at temperature 1. */
@@ -285,19 +285,5 @@ function paramsKey(p: SamplingParams): string {
 /** The k most likely tokens of a logits row with their full-softmax log-probs, descending. */
 export function topLogprobs(logits: ArrayLike<number>, k: number): TokenLogprob[] {
   const lp = logSoftmax(logits);
-  const kk = Math.min(k, lp.length);
-  // a partial selection: keep the best kk seen so far, sorted (k is small next to the vocabulary)
-  const best: TokenLogprob[] = [];
-  for (let id = 0; id < lp.length; id++) {
-    const v = lp[id];
-    if (best.length === kk && v <= best[kk - 1].logprob) continue;
-    let i = best.length < kk ? best.length : kk - 1;
-    if (best.length < kk) best.push({ id, logprob: v });
-    while (i > 0 && best[i - 1].logprob < v) {
-      best[i] = best[i - 1];
-      i--;
-    }
-    best[i] = { id, logprob: v };
-  }
-  return best;
+  return topK(lp, Math.min(k, lp.length)).map((id) => ({ id, logprob: lp[id] }));
 }

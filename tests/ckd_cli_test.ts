@@ -7,36 +7,12 @@
 import { assertClose, assertEquals, assertMatch } from "./assert.ts";
 import { join } from "node:path";
 import { hasGpu } from "../engine/device.ts";
-import { presetConfig } from "../model/config.ts";
-import { saveModel } from "../model/save.ts";
-import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
-import { randomWeightF32 } from "../model/weights.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { star } from "./_star.ts";
+import { ckdPair, tiny } from "./_ckd_pair.ts";
 
 const device = (await hasGpu()) ? "gpu" : "cpu";
-const tiny = { ...presetConfig("tiny"), num_hidden_layers: 1 };
-
-/** A short trainset (prompts and targets of a few tokens) and a random teacher/student pair. */
-async function setup(): Promise<string> {
-  const root = await Deno.makeTempDir();
-  const rows = Array.from({ length: 12 }, (_, i) =>
-    JSON.stringify({
-      id: `r${i}`,
-      inputs: `<|im_start|>user\nadd ${i} and ${i + 3}<|im_end|>\n<|im_start|>assistant\n<think>`,
-      targets: `</think>the sum is ${2 * i + 3}<|im_end|>\n`,
-    }));
-  await Deno.writeTextFile(join(root, "train.jsonl"), rows.join("\n") + "\n");
-  for (const [name, seed, std] of [["student", 1, 0.1], ["teacher", 2, 0.5]] as const) {
-    await saveModel(join(root, name), {
-      config: tiny,
-      dtype: "f32",
-      tensor: (spec) => randomWeightF32(spec, { seed, std: spec.kind === "norm" ? 0 : std }),
-      tokenizerFiles: await builtinTokenizerTexts(),
-    });
-  }
-  return root;
-}
+const setup = () => ckdPair(12);
 
 function config(root: string, out: string, extra = ""): string {
   const path = join(root, `${out}.yaml`);

@@ -9,8 +9,8 @@ import {
   lossAndGradRef,
   randomRefModel,
   type RefModel,
-  topK,
 } from "../model/ref.ts";
+import { topK } from "../model/sampling.ts";
 import { weightSpecs } from "../model/weights.ts";
 
 /** A toy Qwen3: vocab 37, 2 layers, 4 query heads sharing 2 kv heads, head_dim 8. */

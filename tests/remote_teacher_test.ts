@@ -8,16 +8,13 @@
 import { join } from "node:path";
 import { assertClose, assertEquals, assertMatch, assertOk, assertRejects } from "./assert.ts";
 import { hasGpu } from "../engine/device.ts";
-import { presetConfig } from "../model/config.ts";
-import { saveModel } from "../model/save.ts";
-import { randomWeightF32 } from "../model/weights.ts";
-import { builtinTokenizerTexts } from "../data/builtin_tokenizer.ts";
 import { Tokenizer } from "../data/tokenizer.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { RemoteTeacher, topEntries, VOCAB_PROBE } from "../train/remote_teacher.ts";
 import { ConfigError } from "../train/config.ts";
 import { startServer } from "../serve/server.ts";
 import { star } from "./_star.ts";
+import { ckdPair } from "./_ckd_pair.ts";
 
 /**
  * A vLLM reply to {"prompt": [9707, 11, 1879], "max_tokens": 1, "prompt_logprobs": 3}
@@ -205,27 +202,7 @@ Deno.test("RemoteTeacher refuses a server with another vocabulary, and one that 
   }
 });
 
-const tiny = { ...presetConfig("tiny"), num_hidden_layers: 1 };
-
-async function setup(): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "star-remote-" });
-  const rows = Array.from({ length: 8 }, (_, i) =>
-    JSON.stringify({
-      id: `r${i}`,
-      inputs: `<|im_start|>user\nadd ${i} and ${i + 3}<|im_end|>\n<|im_start|>assistant\n<think>`,
-      targets: `</think>the sum is ${2 * i + 3}<|im_end|>\n`,
-    }));
-  await Deno.writeTextFile(join(root, "train.jsonl"), rows.join("\n") + "\n");
-  for (const [name, seed, std] of [["student", 1, 0.1], ["teacher", 2, 0.5]] as const) {
-    await saveModel(join(root, name), {
-      config: tiny,
-      dtype: "f32",
-      tensor: (spec) => randomWeightF32(spec, { seed, std: spec.kind === "norm" ? 0 : std }),
-      tokenizerFiles: await builtinTokenizerTexts(),
-    });
-  }
-  return root;
-}
+const setup = () => ckdPair(8);
 
 function config(root: string, out: string, teacher: string, extra = ""): string {
   const path = join(root, `${out}.yaml`);

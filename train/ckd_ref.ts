@@ -16,17 +16,46 @@ import type { AdamWConfig } from "./optimizer.ts";
 import { globalGradNormRef, RefAdamW } from "./optimizer_ref.ts";
 import type { StepMetrics, TrainBackend } from "./step.ts";
 
-export class CkdRefBackend implements TrainBackend<CkdBatchSample[]> {
+/**
+ * The optimizer side of a float64 backend: gradients of the trained model, AdamW on them, and
+ * the model and optimizer as checkpoint sources.
+ */
+export abstract class RefTrainer {
   readonly grads: Record<string, Float64Array>;
+
+  constructor(readonly trained: RefModel, readonly adam: RefAdamW) {
+    this.grads = zeroGrads(trained);
+  }
+
+  applyUpdate(o: { lr: number; clipScale: number; adamStep: number }): Promise<void> {
+    this.adam.step(this.grads, { lr: o.lr, clipScale: o.clipScale, step: o.adamStep });
+    return this.zeroGrads();
+  }
+
+  zeroGrads(): Promise<void> {
+    for (const g of Object.values(this.grads)) g.fill(0);
+    return Promise.resolve();
+  }
+
+  model(): ModelSource {
+    return refModelSource(this.trained);
+  }
+
+  optimizer(adamStep: number): OptimizerSource {
+    return this.adam.state(adamStep, weightSpecs(this.trained.config));
+  }
+}
+
+export class CkdRefBackend extends RefTrainer implements TrainBackend<CkdBatchSample[]> {
   #step = { loss: 0, parts: { kd_fkl: 0, kd_tail: 0, kd_ce: 0 }, tokens: 0 };
 
   constructor(
     readonly student: RefModel,
     readonly teacher: RefModel | undefined,
     readonly ckd: CkdOptions,
-    readonly adam: RefAdamW,
+    adam: RefAdamW,
   ) {
-    this.grads = zeroGrads(student);
+    super(student, adam);
   }
 
   /** Loads the student from a model directory or checkpoint (with its optimizer.safetensors). */
@@ -88,24 +117,6 @@ export class CkdRefBackend implements TrainBackend<CkdBatchSample[]> {
     const st = this.#step;
     this.#step = { loss: 0, parts: { kd_fkl: 0, kd_tail: 0, kd_ce: 0 }, tokens: 0 };
     return Promise.resolve({ ...st, gradNorm: globalGradNormRef(Object.values(this.grads)) });
-  }
-
-  applyUpdate(o: { lr: number; clipScale: number; adamStep: number }): Promise<void> {
-    this.adam.step(this.grads, { lr: o.lr, clipScale: o.clipScale, step: o.adamStep });
-    return this.zeroGrads();
-  }
-
-  zeroGrads(): Promise<void> {
-    for (const g of Object.values(this.grads)) g.fill(0);
-    return Promise.resolve();
-  }
-
-  model(): ModelSource {
-    return refModelSource(this.student);
-  }
-
-  optimizer(adamStep: number): OptimizerSource {
-    return this.adam.state(adamStep, weightSpecs(this.student.config));
   }
 }
 

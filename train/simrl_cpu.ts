@@ -6,11 +6,9 @@
  * engine does (model/sampling.ts, the same random stream per (seed, example, sample)).
  */
 import type { GenerateOptions, GenerateRequest, Generation } from "../model/generate.ts";
-import { generateRef, loadRefModel, type RefModel, zeroGrads } from "../model/ref.ts";
+import { generateRef, loadRefModel, type RefModel } from "../model/ref.ts";
 import { sampleSeed } from "../model/sampling.ts";
-import { weightSpecs } from "../model/weights.ts";
-import type { ModelSource, OptimizerSource } from "./checkpoint.ts";
-import { refModelSource } from "./ckd_ref.ts";
+import { RefTrainer } from "./ckd_ref.ts";
 import type { AdamWConfig } from "./optimizer.ts";
 import { globalGradNormRef, RefAdamW } from "./optimizer_ref.ts";
 import type { SimrlBackend, SimrlSample, SimrlSequence } from "./simrl_batch.ts";
@@ -19,8 +17,7 @@ import type { SimrlMetrics } from "./simrl_loss_ref.ts";
 import { completionLogprobsRef, simrlMicroBatchGradRef } from "./simrl_ref.ts";
 import type { StepMetrics } from "./step.ts";
 
-export class SimrlCpuBackend implements SimrlBackend {
-  readonly grads: Record<string, Float64Array>;
+export class SimrlCpuBackend extends RefTrainer implements SimrlBackend {
   #metrics: SimrlMetrics[] = [];
   #tokens = 0;
 
@@ -28,9 +25,9 @@ export class SimrlCpuBackend implements SimrlBackend {
     readonly policy: RefModel,
     readonly reference: RefModel,
     readonly loss: SimrlLossOptions,
-    readonly adam: RefAdamW,
+    adam: RefAdamW,
   ) {
-    this.grads = zeroGrads(policy);
+    super(policy, adam);
   }
 
   static async load(o: {
@@ -87,24 +84,6 @@ export class SimrlCpuBackend implements SimrlBackend {
       tokens,
       gradNorm: globalGradNormRef(Object.values(this.grads)),
     });
-  }
-
-  applyUpdate(o: { lr: number; clipScale: number; adamStep: number }): Promise<void> {
-    this.adam.step(this.grads, { lr: o.lr, clipScale: o.clipScale, step: o.adamStep });
-    return this.zeroGrads();
-  }
-
-  zeroGrads(): Promise<void> {
-    for (const g of Object.values(this.grads)) g.fill(0);
-    return Promise.resolve();
-  }
-
-  model(): ModelSource {
-    return refModelSource(this.policy);
-  }
-
-  optimizer(adamStep: number): OptimizerSource {
-    return this.adam.state(adamStep, weightSpecs(this.policy.config));
   }
 
   release(): void {}
